@@ -1,0 +1,1 @@
+"""The bundled tasks: gymnasium envs over the scenes in ``sims/`` and their scripted experts."""
