@@ -1,1 +1,84 @@
-"""The bundled tasks: gymnasium envs over the scenes in ``sims/`` and their scripted experts."""
+"""The bundled tasks: gymnasium envs over the scenes in ``sims/`` and their scripted experts.
+
+Importing this module registers ``robofail/PickPlace-v0``, ``robofail/Push-v0`` and
+``robofail/PegInsert-v0`` with gymnasium.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+from robofail.errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """Where a bundled task lives.
+
+    Attributes:
+        name: short name used on the command line (``pick_place``).
+        env_id: gymnasium id (``robofail/PickPlace-v0``).
+        module: module holding the env and expert classes.
+        env_class: name of the env class.
+        expert_class: name of the scripted expert class.
+    """
+
+    name: str
+    env_id: str
+    module: str
+    env_class: str
+    expert_class: str
+
+    def env_type(self) -> type:
+        return getattr(importlib.import_module(self.module), self.env_class)
+
+    def expert_type(self) -> type:
+        return getattr(importlib.import_module(self.module), self.expert_class)
+
+
+TASKS: dict[str, TaskEntry] = {
+    entry.name: entry
+    for entry in (
+        TaskEntry(
+            "pick_place",
+            "robofail/PickPlace-v0",
+            "robofail.tasks.pick_place",
+            "PickPlaceEnv",
+            "PickPlaceExpert",
+        ),
+        TaskEntry("push", "robofail/Push-v0", "robofail.tasks.push", "PushEnv", "PushExpert"),
+        TaskEntry(
+            "peg_insert",
+            "robofail/PegInsert-v0",
+            "robofail.tasks.peg_insert",
+            "PegInsertEnv",
+            "PegInsertExpert",
+        ),
+    )
+}
+
+
+def get_task(name: str) -> TaskEntry:
+    """The bundled task called ``name`` (short name or gymnasium id)."""
+    for entry in TASKS.values():
+        if name in (entry.name, entry.env_id):
+            return entry
+    raise UnknownNameError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
+
+
+def make_env(name: str, **kwargs):
+    """A bundled task's env, constructed directly (no gymnasium wrappers)."""
+    return get_task(name).env_type()(**kwargs)
+
+
+def make_expert(env, **kwargs):
+    """The scripted expert of ``env``'s bundled task."""
+    return get_task(env.unwrapped.task_name).expert_type()(env, **kwargs)
+
+
+for _entry in TASKS.values():
+    if _entry.env_id not in gym.registry:
+        gym.register(id=_entry.env_id, entry_point=f"{_entry.module}:{_entry.env_class}")

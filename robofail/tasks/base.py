@@ -22,6 +22,8 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from robofail.errors import InvalidInputError
+
 STATE_SIG = mujoco.mjtState.mjSTATE_INTEGRATION
 
 
@@ -116,7 +118,7 @@ class MocapTaskEnv(gym.Env):
         camera: str = "front",
     ) -> None:
         if render_mode not in (None, "rgb_array"):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{self.spec_id}: render_mode must be None or 'rgb_array', got {render_mode!r}"
             )
         self.render_mode = render_mode
@@ -186,7 +188,10 @@ class MocapTaskEnv(gym.Env):
     # ----------------------------------------------------------------- gymnasium API
     @property
     def spec_id(self) -> str:
-        return f"robofail/{type(self).__name__}"
+        """The gymnasium id of this task (``robofail/PickPlace-v0``...)."""
+        from robofail.tasks import get_task
+
+        return get_task(self.task_name).env_id
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -218,7 +223,7 @@ class MocapTaskEnv(gym.Env):
         return self._observation(), float(success), success or failure, truncated, self._info()
 
     def render(self) -> np.ndarray | None:
-        """An RGB frame (480, 640, 3) uint8 from the env's camera when ``render_mode='rgb_array'``."""
+        """RGB frame (480, 640, 3) uint8 from the env's camera if ``render_mode='rgb_array'``."""
         if self.render_mode != "rgb_array":
             return None
         if self._frame_renderer is None:
@@ -254,7 +259,7 @@ class MocapTaskEnv(gym.Env):
         """
         state = np.asarray(state, dtype=np.float64)
         if state.shape != (self.state_size,) or not np.all(np.isfinite(state)):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{self.spec_id}: state must be a finite ({self.state_size},) array, "
                 f"got shape {state.shape}"
             )
@@ -291,12 +296,12 @@ class MocapTaskEnv(gym.Env):
     def _check_action(self, action: np.ndarray) -> np.ndarray:
         arr = np.asarray(action)
         if arr.shape != self.action_space.shape:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{self.spec_id}: action must have shape {self.action_space.shape} "
                 f"({', '.join(self.action_names)}), got shape {arr.shape}"
             )
         if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)):
-            raise ValueError(f"{self.spec_id}: action must be finite numbers, got {arr!r}")
+            raise InvalidInputError(f"{self.spec_id}: action must be finite numbers, got {arr!r}")
         return arr.astype(np.float64)
 
     def _move_mocap(self, delta_pos: np.ndarray, delta_yaw: float) -> None:
@@ -322,6 +327,7 @@ class MocapTaskEnv(gym.Env):
             mujoco.mj_step(m, d, self.substeps_per_segment)
         d.userdata[0:3] = vel
         d.userdata[3] = yaw_vel
+        mujoco.mj_forward(m, d)  # positions and contacts of the new state, not the last substep's
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs = {"state": self._state_vector().astype(np.float32)}
