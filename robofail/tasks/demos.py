@@ -136,7 +136,7 @@ def collect_demos(
     action_noise: float = 0.0,
     obs_image: bool = False,
 ) -> Iterator[Episode]:
-    """An iterator over ``n`` expert episodes of ``task`` in index order, run on ``workers`` processes.
+    """Iterator over ``n`` expert episodes of ``task``, in index order, run on ``workers`` processes.
 
     Raises:
         InvalidInputError: ``n`` < 1, ``workers`` < 1 or ``action_noise`` < 0.
