@@ -9,24 +9,16 @@ action is the expert's plus Gaussian noise on the position dims (DART-style), wh
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 
 import numpy as np
 
 from robofail import __version__
 from robofail.data import DatasetInfo, Episode, EpisodeLabel
 from robofail.errors import InvalidInputError
+from robofail.parallel import episode_seed, ordered_map
 from robofail.tasks import get_task, make_env, make_expert
 from robofail.tasks.base import MocapTaskEnv
-
-
-def episode_seed(seed: int, index: int, stream: int = 0) -> int:
-    """A 32-bit seed for episode ``index`` of a collection seeded with ``seed``; ``stream``
-    separates independent draws (0: initial conditions, 1: action noise)."""
-    return int(np.random.SeedSequence([seed, index, stream]).generate_state(1)[0])
 
 
 def dataset_info(env: MocapTaskEnv, **extra) -> DatasetInfo:
@@ -41,7 +33,7 @@ def dataset_info(env: MocapTaskEnv, **extra) -> DatasetInfo:
         action_names=list(env.action_names),
         phase_names=list(env.phase_names),
         control_hz=float(env.control_hz),
-        extra=dict(extra),
+        extra={"position_dims": list(env.position_action_dims), **extra},
     )
 
 
@@ -136,7 +128,7 @@ def collect_demos(
     action_noise: float = 0.0,
     obs_image: bool = False,
 ) -> Iterator[Episode]:
-    """Iterator over ``n`` expert episodes of ``task``, in index order, run on ``workers`` processes.
+    """Iterator over ``n`` expert episodes of ``task`` in index order, on ``workers`` processes.
 
     Raises:
         InvalidInputError: ``n`` < 1, ``workers`` < 1 or ``action_noise`` < 0.
@@ -148,14 +140,5 @@ def collect_demos(
         raise InvalidInputError(f"workers must be >= 1, got {workers}")
     if not np.isfinite(action_noise) or action_noise < 0:
         raise InvalidInputError(f"action noise must be a finite number >= 0, got {action_noise}")
-    return _generate([(task, seed, i, action_noise, obs_image) for i in range(n)], workers)
-
-
-def _generate(args: list[tuple], workers: int) -> Iterator[Episode]:
-    if workers == 1:
-        for a in args:
-            yield _worker_episode(*a)
-        return
-    context = get_context("forkserver" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(_worker_episode, *zip(*args, strict=True), chunksize=4)
+    jobs = [(task, seed, i, action_noise, obs_image) for i in range(n)]
+    return ordered_map(_worker_episode, jobs, workers=workers, chunksize=4)

@@ -1,0 +1,356 @@
+"""Push: push a square block to a target pose (position and yaw) with a flat paddle; no gripper.
+
+The end effector is a flat paddle (0.08 m wide, 0.012 m thick, 0.03 m high) that pushes with
+its face; it can lift (``dz``) to hop over the block and reposition. The block is 0.05 x 0.05 m,
+0.04 m high, 0.15 kg; its yaw matters modulo 90 degrees (square symmetry). The target pose is a
+mocap body, so the randomised goal is part of the simulator state.
+
+Action (4,): ``dx, dy, dz`` (paddle delta position, 1 = ``motion.max_step`` m) and ``dyaw``
+(1 = ``motion.max_yaw_step`` rad).
+
+Nominal initial conditions (uniform draws, metres / radians, table top at z = 0):
+    paddle   x, y in [-0.05, 0.05], bottom edge at z = 0.12, yaw = 0
+    block    x, y in [-0.12, 0.12], yaw in [-pi/4, pi/4) (all yaws, modulo 90 degrees)
+    target   0.10 ... 0.20 m from the block in a uniform direction, redrawn until
+             |x|, |y| <= 0.18; yaw in [-pi/4, pi/4)
+Success: the block's centre is within 0.02 m of the target (in x-y), its yaw within 8 degrees
+of the target's modulo 90 degrees, it lies flat (tilt < 10 degrees) and it is nearly at rest
+(speed < 0.05 m/s).
+Failure: the block left the table (z < -0.05) or tipped over (tilt > 30 degrees).
+Phases: approach (moving the paddle to a pre-push pose), push (the paddle is low and at the
+block), align (the position is within tolerance, the yaw is not), done (position and yaw within
+tolerance).
+Episode limit: 120 control steps (12 s); the expert needs ~34 on average, at most ~46 nominally
+and ~90 with executed-action noise of std 0.2.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from robofail.tasks.base import MocapTaskEnv, quat_yaw, wrap_angle, yaw_quat
+from robofail.tasks.expert import Keyframe, ScriptedExpert
+
+BLOCK_HALF = 0.025  # half side (m)
+BLOCK_HALF_HEIGHT = 0.02  # (m)
+PADDLE_HALF_THICKNESS = 0.006  # (m)
+POS_TOL = 0.02  # success: block-to-target distance (m)
+YAW_TOL = math.radians(8.0)  # success: yaw error modulo 90 degrees (rad)
+FLAT_TILT = math.radians(10.0)  # success: the block counts as lying flat below this tilt
+REST_SPEED = 0.05  # success: block speed (m/s)
+TIPPED_TILT = math.radians(30.0)  # failure: tipped over beyond this tilt
+
+
+def _yaw4(yaw: float) -> tuple[float, float]:
+    """cos/sin of 4 * yaw: a square block looks the same every 90 degrees."""
+    return math.cos(4 * yaw), math.sin(4 * yaw)
+
+
+class PushEnv(MocapTaskEnv):
+    """``robofail/Push-v0``. See the module docstring for the task definition."""
+
+    xml_file = "push.xml"
+    task_name = "push"
+    action_names: ClassVar[tuple[str, ...]] = ("dx", "dy", "dz", "dyaw")
+    position_action_dims: ClassVar[tuple[int, ...]] = (0, 1, 2)
+    state_names: ClassVar[tuple[str, ...]] = (
+        "paddle_x",
+        "paddle_y",
+        "paddle_z",
+        "paddle_vx",
+        "paddle_vy",
+        "paddle_vz",
+        "paddle_yaw_cos",
+        "paddle_yaw_sin",
+        "block_x",
+        "block_y",
+        "block_z",
+        "block_yaw4_cos",
+        "block_yaw4_sin",
+        "block_vx",
+        "block_vy",
+        "block_rel_x",
+        "block_rel_y",
+        "block_rel_z",
+        "block_rel_yaw",
+        "goal_x",
+        "goal_y",
+        "goal_yaw4_cos",
+        "goal_yaw4_sin",
+        "goal_err_x",
+        "goal_err_y",
+        "goal_err_yaw",
+    )
+    """State fields: paddle reference point (bottom-edge centre) position (m) and velocity
+    (m/s), paddle yaw; block centre, cos/sin of 4 x block yaw, block velocity; block minus paddle
+    position, block yaw minus paddle yaw wrapped to [-pi/4, pi/4); target position and yaw
+    features; target minus block position expressed in the target's frame (m); target yaw minus
+    block yaw wrapped to [-pi/4, pi/4) (rad)."""
+    phase_names: ClassVar[tuple[str, ...]] = ("approach", "push", "align", "done")
+    max_episode_steps: ClassVar[int] = 120
+    workspace: ClassVar[tuple[tuple[float, float, float], tuple[float, float, float]]] = (
+        (-0.35, -0.35, 0.002),
+        (0.35, 0.35, 0.30),
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        model = self.model
+        self.block_geom = model.geom("block").id
+        self._block_body = model.body("block").id
+        self._block_qpos = model.joint("block").qposadr[0]
+        self._block_qvel = model.joint("block").dofadr[0]
+        self._goal_mocap = model.body("goal").mocapid[0]
+        self._paddle_site = model.site("paddle_ref").id
+        self._paddle_body = model.body("paddle").id
+
+    # ----------------------------------------------------------------- initial conditions
+    def _sample_initial_conditions(self, rng: np.random.Generator) -> None:
+        ee = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), 0.12])
+        self.place_end_effector(ee, 0.0)
+        block = rng.uniform(-0.12, 0.12, size=2)
+        block_yaw = rng.uniform(-math.pi / 4, math.pi / 4)
+        while True:
+            distance = rng.uniform(0.10, 0.20)
+            heading = rng.uniform(-math.pi, math.pi)
+            goal = block + distance * np.array([math.cos(heading), math.sin(heading)])
+            if np.all(np.abs(goal) <= 0.18):
+                break
+        goal_yaw = rng.uniform(-math.pi / 4, math.pi / 4)
+        adr = self._block_qpos
+        self.data.qpos[adr : adr + 3] = [block[0], block[1], BLOCK_HALF_HEIGHT]
+        self.data.qpos[adr + 3 : adr + 7] = yaw_quat(block_yaw)
+        self.data.mocap_pos[self._goal_mocap] = [goal[0], goal[1], BLOCK_HALF_HEIGHT]
+        self.data.mocap_quat[self._goal_mocap] = yaw_quat(goal_yaw)
+
+    # ----------------------------------------------------------------- action
+    def _split_action(self, action: np.ndarray) -> tuple[np.ndarray, float, float | None]:
+        return action[0:3], float(action[3]), None
+
+    def compose_action(
+        self, delta_pos: np.ndarray, delta_yaw: float, grip: float = 0.0
+    ) -> np.ndarray:
+        """(4,) float32 action; ``grip`` is ignored (the paddle has no gripper)."""
+        return np.array([*delta_pos, delta_yaw], dtype=np.float32)
+
+    # ----------------------------------------------------------------- queries
+    def ee_pos(self) -> np.ndarray:
+        """Position (3,) m of the paddle's reference point, the centre of its bottom edge."""
+        return self.data.site_xpos[self._paddle_site].copy()
+
+    def ee_yaw(self) -> float:
+        """Yaw (rad) of the paddle; its face normal is (cos, sin) of it (either sign)."""
+        return quat_yaw(self.data.xquat[self._paddle_body])
+
+    def block_pos(self) -> np.ndarray:
+        """Block centre (3,) m."""
+        return self.data.xpos[self._block_body].copy()
+
+    def block_yaw(self) -> float:
+        """Block yaw (rad); meaningful modulo pi/2."""
+        return quat_yaw(self.data.xquat[self._block_body])
+
+    def block_tilt(self) -> float:
+        """Angle (rad) between the block's up axis and the world's."""
+        up = float(self.data.xmat[self._block_body][8])
+        return math.acos(max(-1.0, min(1.0, up)))
+
+    def block_speed(self) -> float:
+        """Linear speed (m/s) of the block."""
+        v = self.data.qvel[self._block_qvel : self._block_qvel + 3]
+        return math.sqrt(float(v @ v))
+
+    def goal_pos(self) -> np.ndarray:
+        """Target position (3,) m (block-centre height)."""
+        return self.data.mocap_pos[self._goal_mocap].copy()
+
+    def goal_yaw(self) -> float:
+        """Target yaw (rad); meaningful modulo pi/2."""
+        return quat_yaw(self.data.mocap_quat[self._goal_mocap])
+
+    def goal_error(self) -> np.ndarray:
+        """Target minus block position (2,) m, in the target's frame (x along its yaw)."""
+        dx, dy = self.goal_pos()[:2] - self.block_pos()[:2]
+        c, s = math.cos(self.goal_yaw()), math.sin(self.goal_yaw())
+        return np.array([c * dx + s * dy, -s * dx + c * dy])
+
+    def yaw_error(self) -> float:
+        """Target yaw minus block yaw (rad), wrapped to [-pi/4, pi/4)."""
+        return wrap_angle(self.goal_yaw() - self.block_yaw(), math.pi / 2)
+
+    def pose_reached(self) -> bool:
+        """Block position and yaw within the success tolerances (ignoring flatness and speed)."""
+        dist = float(np.linalg.norm(self.goal_pos()[:2] - self.block_pos()[:2]))
+        return dist < POS_TOL and abs(self.yaw_error()) < YAW_TOL
+
+    # ----------------------------------------------------------------- task definition
+    def _state_vector(self) -> np.ndarray:
+        ee, ee_yaw = self.ee_pos(), self.ee_yaw()
+        block, block_yaw = self.block_pos(), self.block_yaw()
+        block_vel = self.data.qvel[self._block_qvel : self._block_qvel + 2]
+        goal, goal_yaw = self.goal_pos(), self.goal_yaw()
+        return np.array(
+            [
+                *ee,
+                *self.data.qvel[0:3],  # the paddle's free joint comes first: world velocity
+                math.cos(ee_yaw),
+                math.sin(ee_yaw),
+                *block,
+                *_yaw4(block_yaw),
+                *block_vel,
+                *(block - ee),
+                wrap_angle(block_yaw - ee_yaw, math.pi / 2),
+                *goal[:2],
+                *_yaw4(goal_yaw),
+                *self.goal_error(),
+                self.yaw_error(),
+            ]
+        )
+
+    def is_success(self) -> bool:
+        return (
+            self.pose_reached()
+            and self.block_tilt() < FLAT_TILT
+            and self.block_speed() < REST_SPEED
+        )
+
+    def is_failure(self) -> bool:
+        return bool(self.block_pos()[2] < -0.05 or self.block_tilt() > TIPPED_TILT)
+
+    def phase_index(self) -> int:
+        block, ee = self.block_pos(), self.ee_pos()
+        dist = float(np.linalg.norm(self.goal_pos()[:2] - block[:2]))
+        if self.pose_reached():
+            name = "done"
+        elif dist < POS_TOL:
+            name = "align"
+        elif ee[2] < LOW_Z and np.linalg.norm(ee[:2] - block[:2]) < 0.07:
+            name = "push"
+        else:
+            name = "approach"
+        return self.phase_names.index(name)
+
+
+# ----------------------------------------------------------------------------- expert
+PUSH_Z = 0.003  # paddle bottom height while pushing (m)
+HOP_Z = 0.08  # paddle bottom height while moving over the block (m)
+LOW_Z = 0.055  # below this the paddle may hit the block (block top is at 0.04)
+SQUARE_Z = 0.022  # the paddle pushes only with its bottom edge below this (m)
+PRE_PUSH = 0.065  # paddle centre behind the block centre at the pre-push pose (m)
+CONTACT = BLOCK_HALF + PADDLE_HALF_THICKNESS  # paddle centre behind block centre when flush (m)
+START_TOL = 0.008  # start a push along an axis when its error exceeds this (m)
+DONE_TOL = 0.003  # a push along an axis ends when its remaining error is below this (m)
+ALIGN_YAW = math.radians(3.0)  # yaw error the expert aligns away (rad)
+ALIGN_PUSH = 0.03  # length of an aligning push past the target (m)
+PUSH_SPEED = 0.5  # action magnitude cap while pushing
+
+
+class PushExpert(ScriptedExpert):
+    """Manhattan pushes along the target frame's axes with the paddle flush against a block
+    face: a wide flat paddle turns the block until a face lies against it, so pushing along the
+    target's axes also aligns the block's yaw (modulo 90 degrees).
+
+    Each step: pick the target-frame axis with the larger remaining error (kept until that push
+    is done), hop over the block to the pre-push pose behind it when needed, descend, push with
+    the paddle centred on the block's line. When the position is good but the yaw is not, push
+    ``ALIGN_PUSH`` past the target and back. Every keyframe is recomputed from the state; the
+    only memory is the current push direction and the aligning offset.
+    """
+
+    def reset(self) -> None:
+        self._direction: int | None = None  # 0: +x, 1: -x, 2: +y, 3: -y of the target frame
+        self._align_offset = np.zeros(2)  # extra target-frame offset of an aligning push (m)
+        self._speed = 1.0
+
+    def plan(self) -> tuple[str, Keyframe]:
+        env: PushEnv = self.env
+        self._speed = 1.0
+        block, ee = env.block_pos(), env.ee_pos()
+        goal_yaw = env.goal_yaw()
+        axes = np.array(
+            [[math.cos(goal_yaw), math.sin(goal_yaw)], [-math.sin(goal_yaw), math.cos(goal_yaw)]]
+        )
+        error = env.goal_error() + self._align_offset
+        if self._direction is not None and _remaining(self._direction, error) < DONE_TOL:
+            self._direction = None
+            if np.any(self._align_offset):
+                self._align_offset = np.zeros(2)
+                error = env.goal_error()
+        if self._direction is None:
+            self._direction = self._choose_direction(error, block, ee, axes)
+            error = env.goal_error() + self._align_offset
+        if self._direction is None:
+            # pose reached: lift clear of the block and let it settle
+            return "done", Keyframe(np.array([ee[0], ee[1], max(ee[2], LOW_Z)]), None)
+        label = "align" if np.any(self._align_offset) else None
+        k = self._direction
+        d = axes[k // 2] * (1.0 if k % 2 == 0 else -1.0)
+        n = np.array([-d[1], d[0]])
+        face_yaw = math.atan2(d[1], d[0])
+        cur_yaw = env.ee_target_yaw
+        paddle_yaw = cur_yaw + wrap_angle(face_yaw - cur_yaw, math.pi)
+        yaw_err = abs(wrap_angle(face_yaw - env.ee_yaw(), math.pi))
+        rel = ee[:2] - block[:2]
+        along, lateral = float(rel @ d), float(rel @ n)
+        low = ee[2] < LOW_Z
+        at_face = low and yaw_err < 0.15 and -0.09 < along < -0.02 and abs(lateral) < 0.02
+        if at_face and ee[2] < SQUARE_Z:
+            remaining = _remaining(k, error)
+            gap = -along - CONTACT  # ~0 once the paddle touches the block
+            # slow down over the last centimetres so that the block does not slide past the goal
+            slow = float(np.clip(0.1 + remaining / 0.04, 0.15, PUSH_SPEED))
+            self._speed = PUSH_SPEED if gap > 0.008 else slow
+            xy = block[:2] + d * (remaining - CONTACT)
+            return label or "push", Keyframe(np.array([*xy, PUSH_Z]), paddle_yaw)
+        pre = block[:2] - d * PRE_PUSH
+        if low and along < -0.05 and yaw_err < 0.25:  # behind the block: slide over
+            return label or "approach", Keyframe(np.array([*pre, PUSH_Z]), paddle_yaw)
+        if at_face:  # too high to push squarely: back off before descending (never onto it)
+            return label or "approach", Keyframe(np.array([*pre, ee[2]]), paddle_yaw)
+        if low:  # rise before moving across
+            return label or "approach", Keyframe(np.array([ee[0], ee[1], HOP_Z]), None)
+        if np.linalg.norm(ee[:2] - pre) < 0.02 and yaw_err < 0.12:
+            return label or "approach", Keyframe(np.array([*pre, PUSH_Z]), paddle_yaw)
+        return label or "approach", Keyframe(np.array([*pre, HOP_Z]), paddle_yaw)
+
+    def _choose_direction(
+        self, error: np.ndarray, block: np.ndarray, ee: np.ndarray, axes: np.ndarray
+    ) -> int | None:
+        """The next push direction (index, see ``reset``), or None when nothing is left to do."""
+        axis = int(np.argmax(np.abs(error)))
+        if abs(error[axis]) > START_TOL:
+            return 2 * axis + (0 if error[axis] > 0 else 1)
+        if abs(self.env.yaw_error()) < ALIGN_YAW:
+            return None
+        # Position fine, yaw not: push past the target from the nearest pre-push pose, then back.
+        costs = []
+        for k in range(4):
+            d = axes[k // 2] * (1.0 if k % 2 == 0 else -1.0)
+            costs.append(float(np.linalg.norm(ee[:2] - (block[:2] - d * PRE_PUSH))))
+        k = int(np.argmin(costs))
+        self._align_offset = np.zeros(2)
+        self._align_offset[k // 2] = ALIGN_PUSH * (1.0 if k % 2 == 0 else -1.0)
+        return k
+
+    def action_towards(self, keyframe: Keyframe) -> np.ndarray:
+        """Action (4,) float32 towards ``keyframe``. Unlike the base class, a position step too
+        long for one action is scaled down as a whole (keeping its direction, which matters
+        while pushing), to at most ``PUSH_SPEED`` while pushing."""
+        env = self.env
+        lim = env.motion
+        delta = (keyframe.pos - env.ee_pos()) * self.gain / lim.max_step
+        peak = float(np.max(np.abs(delta)))
+        if peak > self._speed:
+            delta *= self._speed / peak
+        dyaw = 0.0
+        if keyframe.yaw is not None:
+            dyaw = wrap_angle(keyframe.yaw - env.ee_target_yaw) * self.gain / lim.max_yaw_step
+        return env.compose_action(delta, float(np.clip(dyaw, -1.0, 1.0)), keyframe.grip)
+
+
+def _remaining(direction: int, error: np.ndarray) -> float:
+    """Error (m) left along push ``direction`` (index, see ``PushExpert.reset``)."""
+    return float(error[direction // 2] * (1.0 if direction % 2 == 0 else -1.0))
