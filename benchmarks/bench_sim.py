@@ -1,9 +1,12 @@
 """Simulation throughput of the bundled tasks.
 
-For each task, in one run: raw ``mj_step`` throughput of the task's model (physics steps/s, from a
-mid-episode state), env ``step`` throughput (control steps/s, the expert's actions replayed from a
-recorded episode), the ratio of env steps/s to the raw rate of the same physics work
-(``raw physics steps/s / substeps per control step``), and scripted-expert episodes/s.
+For each task, in one run:
+- env ``step`` throughput: control steps/s replaying a recorded expert episode's actions;
+- raw ``mj_step`` throughput of *the same physics work*: the identical sequence of ``mj_step``
+  calls (same mocap targets and controls per segment, recorded from that episode) with no env
+  code around them, as physics steps/s and as control-step equivalents/s;
+- their ratio (env steps/s over raw control-step equivalents/s: 1.0 = no env overhead);
+- scripted-expert episodes/s (expert planning included).
 Each figure is the median of ``--repeats`` timed runs. Prints a table and writes JSON.
 
     python benchmarks/bench_sim.py [--tasks pick_place push] [--json benchmarks/results/sim.json]
@@ -35,17 +38,40 @@ def _median_rate(fn, count: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def record_physics_calls(env, actions: np.ndarray) -> list[tuple]:
+    """(mocap_pos, mocap_quat, ctrl, nstep) of every ``mj_step`` call an episode makes."""
+    calls = []
+    original = mujoco.mj_step
+
+    def recording(model, data, nstep=1):
+        calls.append((data.mocap_pos.copy(), data.mocap_quat.copy(), data.ctrl.copy(), nstep))
+        original(model, data, nstep)
+
+    mujoco.mj_step = recording
+    try:
+        env.reset(seed=0)
+        for action in actions:
+            env.step(action)
+    finally:
+        mujoco.mj_step = original
+    return calls
+
+
 def bench_task(task: str, *, repeats: int, expert_episodes: int) -> dict[str, float]:
     env = make_env(task)
     episode = run_expert_episode(env, seed=0, index=0)
     actions = episode.actions
-    start_state = episode.states[len(actions) // 2]
-
-    raw_steps = 20 * env.n_substeps
+    calls = record_physics_calls(env, actions)
+    raw_steps = sum(call[3] for call in calls)
+    model, data = env.model, env.data
 
     def raw() -> None:
-        env.set_state(start_state)
-        mujoco.mj_step(env.model, env.data, raw_steps)
+        env.reset(seed=0)
+        for mocap_pos, mocap_quat, ctrl, nstep in calls:
+            data.mocap_pos[:] = mocap_pos
+            data.mocap_quat[:] = mocap_quat
+            data.ctrl[:] = ctrl
+            mujoco.mj_step(model, data, nstep)
 
     def stepping() -> None:
         env.reset(seed=0)

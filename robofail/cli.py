@@ -67,6 +67,19 @@ def check_output_file(path: Path, *, overwrite: bool) -> None:
         raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def check_output_folder(path: Path) -> None:
+    """Fail if ``path`` cannot be created as (or written into as) a folder."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise OutputPathError(f"cannot write {path}: {folder} is a file, not a folder")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 # --------------------------------------------------------------------------- verbs
 def cmd_tasks(args: argparse.Namespace) -> int:
     """List the bundled tasks with their observation and action names."""
@@ -121,6 +134,167 @@ def cmd_demos(args: argparse.Namespace) -> int:
     print(
         f"wrote {args.n} episodes to {out}: success rate {successes / args.n:.1%} "
         f"({successes}/{args.n}), {seconds:.1f} s"
+    )
+    return 0
+
+
+def _parse_position_dims(text: str | None, info, n_actions: int) -> list[int]:
+    if text is not None:
+        try:
+            return [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise InvalidInputError(
+                f"--position-dims must be comma-separated indices like 0,1,2, got {text!r}"
+            ) from None
+    return list(info.extra.get("position_dims", range(n_actions)))
+
+
+def cmd_train_policy(args: argparse.Namespace) -> int:
+    """Train the reference flow-matching chunk policy on a dataset."""
+    import json
+
+    from robofail.data import open_dataset
+    from robofail.policy.train import (
+        TrainConfig,
+        policy_config_for,
+        save_loss_curve,
+        train_flow_policy,
+    )
+
+    with open_dataset(args.demos) as dataset:
+        info = dataset.info
+        if args.task is not None and args.task not in (info.task, info.env_id):
+            raise InvalidInputError(
+                f"{args.demos} holds demos of task {info.task!r}, not {args.task!r}; "
+                "pass the matching --task or another --demos file"
+            )
+        episodes = list(dataset)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"--out {out} is a file; give a folder for the policy")
+    overrides = {"obs_horizon": args.obs_horizon, "horizon": args.horizon}
+    overrides["exec_horizon"] = args.exec_horizon
+    if args.image:
+        if "image" not in info.obs_names:
+            raise InvalidInputError(f"{args.demos} has no images; record demos with --image")
+        first = episodes[0].obs["image"]
+        overrides["image_size"] = list(first.shape[1:3])
+    position_dims = _parse_position_dims(args.position_dims, info, len(info.action_names))
+    config = policy_config_for(info, position_dims, **overrides)
+    config.validate()
+    train = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, threads=args.threads
+    )
+    result = train_flow_policy(episodes, config, train)
+    check_output_folder(out)
+    result.policy.save(out)
+    save_loss_curve(result.losses, out / "loss_curve.png")
+    log = {
+        "demos": str(args.demos),
+        "episodes": result.episodes,
+        "pairs": result.pairs,
+        "epochs": args.epochs,
+        "seconds": result.seconds,
+        "final_loss": result.losses[-1],
+        "losses": result.losses,
+        "fingerprint": result.policy.fingerprint,
+    }
+    (out / "train_log.json").write_text(json.dumps(log, indent=2))
+    print(
+        f"trained on {result.episodes} successful episodes ({result.pairs} pairs) in "
+        f"{result.seconds:.0f} s, final loss {result.losses[-1]:.4f}; saved to {out} "
+        f"(fingerprint {result.policy.fingerprint})"
+    )
+    return 0
+
+
+def _control_hz(env) -> float:
+    """Control rate of an env: robofail's ``control_hz``, else ``1 / dt`` (gymnasium MuJoCo
+    envs), else ``metadata["render_fps"]``, else 1.0 (unknown)."""
+    base = env.unwrapped
+    if getattr(base, "control_hz", None):
+        return float(base.control_hz)
+    if getattr(base, "dt", None):
+        return 1.0 / float(base.dt)
+    return float(env.metadata.get("render_fps") or 1.0)
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    """Run a saved policy closed loop and store monitored rollouts."""
+    import json
+
+    from tqdm import tqdm
+
+    from robofail.data import DatasetInfo, write_episodes
+    from robofail.policy.flow import FlowChunkPolicy
+    from robofail.policy.rollout import as_obs_dict, collect_rollouts, make_rollout_env
+
+    if (args.task is None) == (args.env is None):
+        raise InvalidInputError("give exactly one of --task (a bundled task) or --env (a gym id)")
+    try:
+        env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"--env-kwargs is not valid JSON: {exc}") from None
+    if not isinstance(env_kwargs, dict):
+        raise InvalidInputError("--env-kwargs must be a JSON object, e.g. '{\"obs_image\": true}'")
+    task = None
+    if args.task is not None:
+        from robofail.tasks import get_task
+
+        task = get_task(args.task).name
+    out = Path(args.out)
+    check_output_file(out, overwrite=args.overwrite)
+    policy = FlowChunkPolicy.load(args.policy)
+    env = make_rollout_env(task, args.env, env_kwargs)
+    obs, _ = env.reset(seed=0)
+    obs = as_obs_dict(obs)
+    state_names = list(getattr(env.unwrapped, "state_names", policy.config.state_names))
+    if obs["state"].shape != (policy.config.state_dim,):
+        raise InvalidInputError(
+            f"the env's observation has shape {obs['state'].shape}, the policy expects "
+            f"({policy.config.state_dim},) (fields {policy.config.state_names[:4]}...)"
+        )
+    info = DatasetInfo(
+        task=task or args.env,
+        env_id=args.env or getattr(env.unwrapped, "spec_id", ""),
+        obs_names={key: (state_names if key == "state" else []) for key in obs},
+        action_names=list(policy.action_names),
+        phase_names=list(getattr(env.unwrapped, "phase_names", ["run"])),
+        control_hz=_control_hz(env),
+        extra={
+            "policy": str(args.policy),
+            "policy_fingerprint": policy.fingerprint,
+            "samples": args.samples,
+            "seed": args.seed,
+            "env_kwargs": env_kwargs,
+            "position_dims": list(policy.position_dims),
+            "horizon": policy.horizon,
+            "exec_horizon": policy.exec_horizon,
+        },
+    )
+    env.close()
+    episodes = collect_rollouts(
+        args.policy,
+        args.n,
+        task=task,
+        env_id=args.env,
+        env_kwargs=env_kwargs,
+        seed=args.seed,
+        samples=args.samples,
+        workers=args.workers,
+    )
+    start, successes = time.perf_counter(), 0
+
+    def counted(items):
+        nonlocal successes
+        for episode in tqdm(items, total=args.n, desc=f"rollout {info.task}", unit="ep"):
+            successes += episode.label.success
+            yield episode
+
+    write_episodes(out, counted(episodes), info)
+    print(
+        f"wrote {args.n} rollouts to {out}: success rate {successes / args.n:.1%} "
+        f"({successes}/{args.n}), {time.perf_counter() - start:.1f} s"
     )
     return 0
 
@@ -183,6 +357,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demos.add_argument("--image", action="store_true", help="also record camera images")
     demos.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+
+    train = verb("train-policy", cmd_train_policy, "train the reference flow-matching policy")
+    train.add_argument("--demos", required=True, help="dataset (.h5 file or shard folder)")
+    train.add_argument("--out", required=True, help="output folder, e.g. models/pick_place/policy")
+    train.add_argument("--task", help="expected task of the dataset (checked)")
+    train.add_argument("--epochs", type=_positive_int, default=300, help="default 300")
+    train.add_argument("--batch-size", type=_positive_int, default=256, help="default 256")
+    train.add_argument("--obs-horizon", type=_positive_int, default=2, help="default 2")
+    train.add_argument("--horizon", type=_positive_int, default=16, help="chunk length, default 16")
+    train.add_argument(
+        "--exec-horizon", type=_positive_int, default=8, help="actions executed per inference"
+    )
+    train.add_argument("--position-dims", help="action dims that are positions, e.g. 0,1,2")
+    train.add_argument("--image", action="store_true", help="also encode the camera image")
+    train.add_argument("--seed", type=int, default=0, help="default 0")
+    train.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+
+    rollout = verb("rollout", cmd_rollout, "run a policy closed loop and store monitored rollouts")
+    rollout.add_argument("--policy", required=True, help="saved policy folder")
+    rollout.add_argument("-n", type=_positive_int, required=True, help="number of episodes")
+    rollout.add_argument("--out", required=True, help="output .h5 file")
+    rollout.add_argument("--task", help="bundled task name")
+    rollout.add_argument("--env", help="any registered gymnasium id (instead of --task)")
+    rollout.add_argument("--env-kwargs", help="JSON object of keyword arguments for the env")
+    rollout.add_argument(
+        "--samples", type=_positive_int, default=32, help="chunks per inference (32)"
+    )
+    rollout.add_argument("--seed", type=int, default=0, help="default 0")
+    rollout.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
+    rollout.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     inspect = verb("inspect", cmd_inspect, "summarise a stored dataset (.h5 file or shard folder)")
     inspect.add_argument("dataset", help="dataset file or folder")

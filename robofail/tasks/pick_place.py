@@ -9,6 +9,8 @@ Success: the cube rests inside the tray (centre within 0.045 m of the tray centr
 below z = 0.045) and no finger touches it.
 Failure: the cube left the table (z < -0.05).
 Phases: reach, grasp, lift, carry, place, retreat.
+Episode limit: 100 control steps (10 s); the expert needs ~28 nominally, ~42 on average with
+executed-action noise of std 0.2.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class PickPlaceEnv(GripperTaskEnv):
         "cube_to_tray_y",
     )
     phase_names: ClassVar[tuple[str, ...]] = ("reach", "grasp", "lift", "carry", "place", "retreat")
-    max_episode_steps: ClassVar[int] = 80
+    max_episode_steps: ClassVar[int] = 100
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -196,7 +198,7 @@ class PickPlaceExpert(ScriptedExpert):
         if xy_error > 0.05 and cube[2] < CARRY_HEIGHT - 0.04:
             return "lift", Keyframe(np.array([ee[0], ee[1], CARRY_HEIGHT]), None, 1.0)
         offset = ee - cube  # keep the hand where it holds the cube
-        if xy_error > 0.008:
+        if xy_error > 0.015:
             goal = np.array([tray[0], tray[1], lift]) + offset
             return "carry", Keyframe(goal, None, 1.0)
         rest_z = tray[2] + 0.008 + CUBE_HALF + 0.004

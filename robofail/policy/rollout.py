@@ -1,0 +1,226 @@
+"""Closed-loop rollouts of a :class:`ChunkPolicy`, recorded for the monitor.
+
+Per inference (every ``exec_horizon`` control steps) the rollout stores the policy's embedding,
+``samples`` chunks drawn for the same observation window, and the chunk actually executed (the
+first ``exec_horizon`` actions of sample 0), so any monitor score can be recomputed offline.
+Works on the bundled tasks and on any gymnasium env with a Box or Dict observation; success comes
+from ``info["success"]`` or ``info["is_success"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from robofail import __version__
+from robofail.data import Episode, EpisodeLabel
+from robofail.errors import InvalidInputError
+from robofail.policy.protocol import ChunkPolicy, ObservationWindow
+
+
+def as_obs_dict(obs: Any) -> dict[str, np.ndarray]:
+    """An env observation as robofail's dict: a Box observation becomes ``{"state": obs}``."""
+    if isinstance(obs, Mapping):
+        return {key: np.asarray(value) for key, value in obs.items()}
+    return {"state": np.asarray(obs, dtype=np.float32)}
+
+
+def info_success(info: Mapping[str, Any]) -> bool:
+    """Success flag of a step's info dict (``success`` or ``is_success``; False when absent)."""
+    return bool(info.get("success", info.get("is_success", False)))
+
+
+def simulator_state(env: gym.Env) -> np.ndarray:
+    """Full MuJoCo state of ``env`` when it has one (bundled tasks: ``get_state``; other MuJoCo
+    envs: ``mj_getState`` on ``unwrapped.model/data``), else an empty (0,) array."""
+    base = env.unwrapped
+    if hasattr(base, "get_state") and hasattr(base, "state_size"):
+        return base.get_state()
+    model, data = getattr(base, "model", None), getattr(base, "data", None)
+    if model is not None and data is not None:
+        import mujoco
+
+        sig = mujoco.mjtState.mjSTATE_INTEGRATION
+        state = np.empty(mujoco.mj_stateSize(model, sig))
+        mujoco.mj_getState(model, data, state, sig)
+        return state
+    return np.zeros(0)
+
+
+def policy_episode(
+    env: gym.Env,
+    policy: ChunkPolicy,
+    *,
+    seed: int,
+    samples: int = 32,
+    max_steps: int | None = None,
+    source: str = "",
+) -> Episode:
+    """Run ``policy`` closed loop for one episode and record it with the monitor's inputs.
+
+    Args:
+        env: the environment (reset with ``seed``).
+        policy: the chunk policy.
+        seed: env reset seed; the policy's sampling seeds derive from it.
+        samples: chunks drawn per inference (B of the entropy score).
+        max_steps: step limit; defaults to the env's own limit (``max_episode_steps`` or its spec).
+
+    Returns:
+        The episode; ``extras`` hold ``embeddings`` (K, D), ``sampled_chunks`` (K, B, H, A),
+        ``executed_chunks`` (K, exec_horizon, A) and ``inference_steps`` (K,) int32.
+    """
+    if samples < 1:
+        raise InvalidInputError(f"samples per inference must be >= 1, got {samples}")
+    limit = max_steps or _step_limit(env)
+    low, high = env.action_space.low, env.action_space.high
+    base = env.unwrapped
+    phase_of = getattr(base, "phase_index", None)
+    window = ObservationWindow(policy.obs_horizon)
+    obs, info = env.reset(seed=seed)
+    obs = as_obs_dict(obs)
+    window.reset(obs)
+    sample_rng = np.random.SeedSequence([seed, 7])
+    record: dict[str, list] = {k: [] for k in ("obs", "actions", "rewards", "dones", "states")}
+    phases: list[int] = []
+    embeddings, sampled, executed, inference_steps = [], [], [], []
+    queue: list[np.ndarray] = []
+    failure_step, success = -1, False
+    for step in range(limit):
+        record["obs"].append(obs)
+        record["states"].append(simulator_state(env))
+        phases.append(phase_of() if phase_of else 0)
+        if not queue:
+            current = window.window()
+            seed_k = int(sample_rng.spawn(1)[0].generate_state(1)[0])
+            chunks = policy.sample_chunks(current, samples, seed_k)
+            embeddings.append(policy.embed(current))
+            sampled.append(chunks)
+            executed.append(chunks[0, : policy.exec_horizon])
+            inference_steps.append(step)
+            queue = list(chunks[0, : policy.exec_horizon])
+        action = np.clip(queue.pop(0), low, high).astype(np.float32)
+        obs, reward, terminated, truncated, info = env.step(action)
+        obs = as_obs_dict(obs)
+        window.push(obs)
+        record["actions"].append(action)
+        record["rewards"].append(float(reward))
+        record["dones"].append(bool(terminated or truncated))
+        success = info_success(info)
+        if info.get("failure") and failure_step < 0:
+            failure_step = step + 1
+        if terminated or truncated:
+            break
+    steps = len(record["actions"])
+    if success:
+        failure_type, failure_step = "none", -1
+    elif failure_step >= 0:
+        failure_type = "task_failure"
+    else:
+        failure_type, failure_step = "timeout", steps
+    label = EpisodeLabel(
+        success=success,
+        seed=seed,
+        failure_type=failure_type,
+        failure_step=failure_step,
+        source=source,
+        generator_version=__version__,
+    )
+    return Episode(
+        obs={key: np.stack([o[key] for o in record["obs"]]) for key in record["obs"][0]},
+        actions=np.stack(record["actions"]),
+        rewards=np.asarray(record["rewards"], dtype=np.float32),
+        dones=np.asarray(record["dones"], dtype=bool),
+        states=np.stack(record["states"]),
+        phases=np.asarray(phases, dtype=np.int8),
+        final_state=simulator_state(env),
+        label=label,
+        extras={
+            "embeddings": np.stack(embeddings).astype(np.float32),
+            "sampled_chunks": np.stack(sampled).astype(np.float32),
+            "executed_chunks": np.stack(executed).astype(np.float32),
+            "inference_steps": np.asarray(inference_steps, dtype=np.int32),
+        },
+    )
+
+
+def _step_limit(env: gym.Env) -> int:
+    base = env.unwrapped
+    if getattr(base, "max_episode_steps", None):
+        return int(base.max_episode_steps)
+    if env.spec is not None and env.spec.max_episode_steps:
+        return int(env.spec.max_episode_steps)
+    raise InvalidInputError("the env has no step limit; pass max_steps")
+
+
+def make_rollout_env(task: str | None, env_id: str | None, env_kwargs: dict | None) -> gym.Env:
+    """A bundled task's env (``task``) or any registered gymnasium env (``env_id``)."""
+    if env_id is None:
+        from robofail.tasks import make_env
+
+        return make_env(task, **(env_kwargs or {}))
+    import robofail.tasks  # noqa: F401  (registers robofail/* ids)
+
+    try:
+        return gym.make(env_id, **(env_kwargs or {}))
+    except gym.error.Error as exc:
+        raise InvalidInputError(f"cannot make env {env_id!r}: {exc}") from None
+
+
+_worker_cache: dict[str, Any] = {}
+
+
+def _worker_rollout(
+    policy_dir: str, task: str | None, env_id: str | None, env_kwargs: dict | None,
+    seed: int, samples: int, source: str,
+) -> Episode:  # fmt: skip
+    """Process-pool entry point: one rollout with this worker's cached policy and env."""
+    from robofail.policy.flow import FlowChunkPolicy
+
+    key = f"{policy_dir}|{task}|{env_id}|{env_kwargs}"
+    if _worker_cache.get("key") != key:
+        _worker_cache.update(
+            key=key,
+            policy=FlowChunkPolicy.load(policy_dir),
+            env=make_rollout_env(task, env_id, env_kwargs),
+        )
+    return policy_episode(
+        _worker_cache["env"], _worker_cache["policy"], seed=seed, samples=samples, source=source
+    )
+
+
+def collect_rollouts(
+    policy_dir: str,
+    n: int,
+    *,
+    task: str | None = None,
+    env_id: str | None = None,
+    env_kwargs: dict | None = None,
+    seed: int = 0,
+    samples: int = 32,
+    workers: int = 1,
+):
+    """Iterator over ``n`` monitored rollouts of the saved policy at ``policy_dir``, in index
+    order, on ``workers`` processes; rollout ``i`` resets the env with
+    ``episode_seed(seed, i)`` and depends on nothing else."""
+    from robofail.parallel import episode_seed, ordered_map
+
+    if n < 1 or samples < 1 or workers < 1:
+        raise InvalidInputError(
+            f"n, samples and workers must be >= 1, got {n}, {samples}, {workers}"
+        )
+    jobs = [
+        (
+            str(policy_dir),
+            task,
+            env_id,
+            env_kwargs,
+            episode_seed(seed, i),
+            samples,
+            f"rollout/{seed}/{i}",
+        )
+        for i in range(n)
+    ]
+    return ordered_map(_worker_rollout, jobs, workers=workers)
