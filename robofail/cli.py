@@ -249,6 +249,18 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     obs, _ = env.reset(seed=0)
     obs = as_obs_dict(obs)
     state_names = list(getattr(env.unwrapped, "state_names", policy.config.state_names))
+    trained_for = policy.config.task
+    env_names = getattr(env.unwrapped, "state_names", None)
+    if env_names is not None and list(env_names) != list(policy.config.state_names):
+        raise InvalidInputError(
+            f"the env's observation fields differ from those the policy was trained on "
+            f"(policy trained for {trained_for!r}); roll it out on its own task"
+        )
+    if env.action_space.shape != (len(policy.action_names),):
+        raise InvalidInputError(
+            f"the env's actions have shape {env.action_space.shape}, the policy (trained for "
+            f"{trained_for!r}) emits {len(policy.action_names)}: {', '.join(policy.action_names)}"
+        )
     if obs["state"].shape != (policy.config.state_dim,):
         raise InvalidInputError(
             f"the env's observation has shape {obs['state'].shape}, the policy expects "

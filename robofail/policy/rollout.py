@@ -15,8 +15,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from robofail import __version__
-from robofail.data import Episode, EpisodeLabel
+from robofail.data import Episode
+from robofail.data.recorder import EpisodeRecorder
 from robofail.errors import InvalidInputError
 from robofail.policy.protocol import ChunkPolicy, ObservationWindow
 
@@ -26,11 +26,6 @@ def as_obs_dict(obs: Any) -> dict[str, np.ndarray]:
     if isinstance(obs, Mapping):
         return {key: np.asarray(value) for key, value in obs.items()}
     return {"state": np.asarray(obs, dtype=np.float32)}
-
-
-def info_success(info: Mapping[str, Any]) -> bool:
-    """Success flag of a step's info dict (``success`` or ``is_success``; False when absent)."""
-    return bool(info.get("success", info.get("is_success", False)))
 
 
 def simulator_state(env: gym.Env) -> np.ndarray:
@@ -79,23 +74,19 @@ def policy_episode(
     base = env.unwrapped
     phase_of = getattr(base, "phase_index", None)
     window = ObservationWindow(policy.obs_horizon)
-    obs, info = env.reset(seed=seed)
+    obs, _ = env.reset(seed=seed)
     obs = as_obs_dict(obs)
     window.reset(obs)
-    sample_rng = np.random.SeedSequence([seed, 7])
-    record: dict[str, list] = {k: [] for k in ("obs", "actions", "rewards", "dones", "states")}
-    phases: list[int] = []
+    sample_seeds = np.random.SeedSequence([seed, 7])
+    recorder = EpisodeRecorder()
     embeddings, sampled, executed, inference_steps = [], [], [], []
     queue: list[np.ndarray] = []
-    failure_step, success = -1, False
     for step in range(limit):
-        record["obs"].append(obs)
-        record["states"].append(simulator_state(env))
-        phases.append(phase_of() if phase_of else 0)
+        recorder.before_action(obs, simulator_state(env), phase_of() if phase_of else 0)
         if not queue:
             current = window.window()
-            seed_k = int(sample_rng.spawn(1)[0].generate_state(1)[0])
-            chunks = policy.sample_chunks(current, samples, seed_k)
+            chunk_seed = int(sample_seeds.spawn(1)[0].generate_state(1)[0])
+            chunks = policy.sample_chunks(current, samples, chunk_seed)
             embeddings.append(policy.embed(current))
             sampled.append(chunks)
             executed.append(chunks[0, : policy.exec_horizon])
@@ -105,38 +96,13 @@ def policy_episode(
         obs, reward, terminated, truncated, info = env.step(action)
         obs = as_obs_dict(obs)
         window.push(obs)
-        record["actions"].append(action)
-        record["rewards"].append(float(reward))
-        record["dones"].append(bool(terminated or truncated))
-        success = info_success(info)
-        if info.get("failure") and failure_step < 0:
-            failure_step = step + 1
+        recorder.after_action(action, reward, terminated or truncated, info)
         if terminated or truncated:
             break
-    steps = len(record["actions"])
-    if success:
-        failure_type, failure_step = "none", -1
-    elif failure_step >= 0:
-        failure_type = "task_failure"
-    else:
-        failure_type, failure_step = "timeout", steps
-    label = EpisodeLabel(
-        success=success,
-        seed=seed,
-        failure_type=failure_type,
-        failure_step=failure_step,
-        source=source,
-        generator_version=__version__,
-    )
-    return Episode(
-        obs={key: np.stack([o[key] for o in record["obs"]]) for key in record["obs"][0]},
-        actions=np.stack(record["actions"]),
-        rewards=np.asarray(record["rewards"], dtype=np.float32),
-        dones=np.asarray(record["dones"], dtype=bool),
-        states=np.stack(record["states"]),
-        phases=np.asarray(phases, dtype=np.int8),
+    return recorder.build(
         final_state=simulator_state(env),
-        label=label,
+        seed=seed,
+        source=source,
         extras={
             "embeddings": np.stack(embeddings).astype(np.float32),
             "sampled_chunks": np.stack(sampled).astype(np.float32),

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import gymnasium as gym
 import numpy as np
 
-from robofail import __version__
-from robofail.data import DatasetInfo, Episode, EpisodeLabel
+from robofail.data import DatasetInfo, Episode
+from robofail.data.recorder import EpisodeRecorder
 from robofail.errors import InvalidInputError
 from robofail.parallel import episode_seed, ordered_map
 from robofail.tasks import get_task, make_env, make_expert
 from robofail.tasks.base import MocapTaskEnv
+from robofail.tasks.expert import KeyframeHook
 
 
 def dataset_info(env: MocapTaskEnv, **extra) -> DatasetInfo:
@@ -38,71 +40,59 @@ def dataset_info(env: MocapTaskEnv, **extra) -> DatasetInfo:
 
 
 def run_expert_episode(
-    env: MocapTaskEnv, *, seed: int, index: int, action_noise: float = 0.0
+    env: gym.Env,
+    *,
+    seed: int,
+    index: int,
+    action_noise: float = 0.0,
+    keyframe_hook: KeyframeHook | None = None,
+    source: str | None = None,
 ) -> Episode:
     """Run the scripted expert for one episode and record it.
 
     Args:
-        env: a bundled task env (reused across episodes).
+        env: a bundled task env, possibly wrapped (e.g. by a perturbation); reused across
+            episodes. Stepping goes through the wrappers, simulator queries to ``env.unwrapped``.
         seed: collection seed; with ``index`` it fixes the initial conditions and the noise.
         index: episode index within the collection.
         action_noise: std of the Gaussian noise added to the executed action's position dims, in
             action units (1 = the maximum step).
+        keyframe_hook: passed to the expert (demo-level perturbations edit its keyframes).
+        source: id stored in the label; default ``expert/<task>/<seed>/<index>``.
+
+    Returns:
+        The episode; ``actions`` are the expert's labels, ``extras["executed_actions"]`` what ran.
     """
-    expert = make_expert(env)
+    base: MocapTaskEnv = env.unwrapped
+    expert = make_expert(base, keyframe_hook=keyframe_hook)
     noise_rng = np.random.default_rng(episode_seed(seed, index, 1))
-    position_dims = list(env.position_action_dims)
-    obs, info = env.reset(seed=episode_seed(seed, index))
-    observations: dict[str, list[np.ndarray]] = {key: [] for key in obs}
-    actions, executed, states, phases, rewards, dones = [], [], [], [], [], []
-    failure_step = -1
-    for step in range(env.max_episode_steps):
-        for key, value in obs.items():
-            observations[key].append(value)
-        states.append(env.get_state())
-        phases.append(info["phase_index"])
+    position_dims = list(base.position_action_dims)
+    reset_seed = episode_seed(seed, index)
+    obs, info = env.reset(seed=reset_seed)
+    expert.reset()
+    recorder = EpisodeRecorder()
+    executed = []
+    for _ in range(base.max_episode_steps):
+        recorder.before_action(obs, base.get_state(), info["phase_index"])
         action = expert.act()
         applied = action.copy()
         if action_noise > 0:
             applied[position_dims] += noise_rng.normal(0.0, action_noise, len(position_dims))
             applied = np.clip(applied, -1.0, 1.0)
         obs, reward, terminated, truncated, info = env.step(applied)
-        actions.append(action)
+        recorder.after_action(action, reward, terminated or truncated, info)
         executed.append(applied)
-        rewards.append(reward)
-        dones.append(terminated or truncated)
-        if info["failure"] and failure_step < 0:
-            failure_step = step + 1
         if terminated or truncated:
             break
-    success = bool(info["success"])
-    if success:
-        failure_type = "none"
-    elif failure_step >= 0:
-        failure_type = "task_failure"
-    else:
-        failure_type, failure_step = "timeout", len(actions)
-    label = EpisodeLabel(
-        success=success,
-        failure_type=failure_type,
-        perturbation={"kind": "action_noise", "std": action_noise} if action_noise else {},
-        seed=episode_seed(seed, index),
-        onset_step=0 if action_noise else -1,
-        failure_step=failure_step,
-        source=f"expert/{env.task_name}/{seed}/{index}",
-        generator_version=__version__,
-        phase_at_onset=env.phase_names[phases[0]] if action_noise else "",
-    )
-    return Episode(
-        obs={key: np.stack(values) for key, values in observations.items()},
-        actions=np.stack(actions).astype(np.float32),
-        rewards=np.asarray(rewards, dtype=np.float32),
-        dones=np.asarray(dones, dtype=bool),
-        states=np.stack(states),
-        phases=np.asarray(phases, dtype=np.int8),
-        label=label,
+    noisy = action_noise > 0
+    return recorder.build(
+        final_state=base.get_state(),
+        seed=reset_seed,
+        source=source or f"expert/{base.task_name}/{seed}/{index}",
+        perturbation={"kind": "action_noise", "std": action_noise} if noisy else None,
+        onset_step=0 if noisy else -1,
+        phase_names=base.phase_names,
         extras={"executed_actions": np.stack(executed).astype(np.float32)},
-        final_state=env.get_state(),
     )
 
 

@@ -141,3 +141,20 @@ def test_rollout_records_the_monitor_inputs(demos, trained):
     assert episode.extras["executed_chunks"].shape == (k, 4, 5)
     executed = episode.extras["executed_chunks"].reshape(-1, 5)[: episode.length]
     np.testing.assert_allclose(episode.actions, np.clip(executed, -1, 1))
+
+
+def test_image_policy_trains_and_samples():
+    env = make_env("pick_place", obs_image=True, image_size=(32, 32))
+    episodes = [run_expert_episode(env, seed=1, index=i) for i in range(2)]
+    config = policy_config_for(
+        dataset_info(env), env.position_action_dims, image_size=[32, 32], **SMALL
+    )
+    result = train_flow_policy(
+        episodes, config, TrainConfig(epochs=2, batch_size=32), progress=False
+    )
+    policy = result.policy
+    obs = window(env, policy)
+    assert obs["image"].shape == (2, 32, 32, 3)
+    assert policy.sample_chunks(obs, 3, seed=0).shape == (3, 8, 5)
+    with pytest.raises(InvalidInputError, match="image"):
+        policy.embed({"state": obs["state"]})

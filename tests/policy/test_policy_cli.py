@@ -117,3 +117,16 @@ def test_users_own_env_end_to_end(tmp_path):
     with h5py.File(rollouts, "r") as f:
         successes = [bool(f["data"][d].attrs["success"]) for d in f["data"]]
     assert sum(successes) >= 3, successes  # a real policy, learned from the user's data
+
+
+def test_rollout_with_a_policy_for_another_task_is_refused(tmp_path):
+    demos, policy = tmp_path / "d.h5", tmp_path / "policy"
+    assert run_cli("demos", "--task", "push", "-n", "1", "--out", str(demos)).returncode == 0
+    trained = run_cli("train-policy", "--demos", str(demos), "--out", str(policy), *SMALL)
+    assert trained.returncode == 0, trained.stderr
+    out = tmp_path / "r.h5"
+    result = run_cli(
+        "rollout", "--task", "pick_place", "--policy", str(policy), "-n", "1", "--out", str(out)
+    )
+    assert result.returncode == 2 and "trained for 'push'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
