@@ -1,0 +1,1 @@
+"""Failure generation: perturbations, specs, the generator and its backends, boundary search."""
