@@ -61,13 +61,13 @@ class Param:
         if self.integer:
             if number != round(number):
                 raise InvalidInputError(f"{owner}.{name}: expected a whole number, got {value!r}")
-            return int(round(number))
+            return round(number)
         return number
 
     def sample(self, rng: np.random.Generator, low: float, high: float) -> float:
         """A uniform draw from [low, high] (inclusive integers when ``integer``)."""
         if self.integer:
-            return int(rng.integers(int(round(low)), int(round(high)) + 1))
+            return int(rng.integers(round(low), round(high) + 1))
         return float(rng.uniform(low, high))
 
 
