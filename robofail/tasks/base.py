@@ -106,6 +106,8 @@ class MocapTaskEnv(gym.Env):
         (-0.35, -0.35, 0.0),
         (0.35, 0.35, 0.35),
     )
+    #: Name of the body the task manipulates (perturbations of mass, friction, pushes act on it).
+    object_body: ClassVar[str]
     #: Name of the mocap body the end effector follows.
     mocap_body: ClassVar[str] = "ee_target"
 

@@ -39,6 +39,7 @@ class PickPlaceEnv(GripperTaskEnv):
 
     xml_file = "pick_place.xml"
     task_name = "pick_place"
+    object_body = "cube"
     state_names: ClassVar[tuple[str, ...]] = (
         *GRIPPER_STATE_NAMES,
         "cube_x",

@@ -54,6 +54,7 @@ class PushEnv(MocapTaskEnv):
 
     xml_file = "push.xml"
     task_name = "push"
+    object_body = "block"
     action_names: ClassVar[tuple[str, ...]] = ("dx", "dy", "dz", "dyaw")
     position_action_dims: ClassVar[tuple[int, ...]] = (0, 1, 2)
     state_names: ClassVar[tuple[str, ...]] = (
