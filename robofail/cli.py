@@ -149,6 +149,14 @@ def _parse_position_dims(text: str | None, info, n_actions: int) -> list[int]:
     return list(info.extra.get("position_dims", range(n_actions)))
 
 
+def _default_exec_horizon(task: str) -> int:
+    """The bundled task's recommended executed actions per chunk, 8 for other datasets."""
+    from robofail.tasks import TASKS
+
+    entry = TASKS.get(task)
+    return entry.env_type().policy_exec_horizon if entry else 8
+
+
 def cmd_train_policy(args: argparse.Namespace) -> int:
     """Train the reference flow-matching chunk policy on a dataset."""
     import json
@@ -173,7 +181,7 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise OutputPathError(f"--out {out} is a file; give a folder for the policy")
     overrides = {"obs_horizon": args.obs_horizon, "horizon": args.horizon}
-    overrides["exec_horizon"] = args.exec_horizon
+    overrides["exec_horizon"] = args.exec_horizon or _default_exec_horizon(info.task)
     if args.image:
         if "image" not in info.obs_names:
             raise InvalidInputError(f"{args.demos} has no images; record demos with --image")
@@ -379,7 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--obs-horizon", type=_positive_int, default=2, help="default 2")
     train.add_argument("--horizon", type=_positive_int, default=16, help="chunk length, default 16")
     train.add_argument(
-        "--exec-horizon", type=_positive_int, default=8, help="actions executed per inference"
+        "--exec-horizon",
+        type=_positive_int,
+        help="actions executed per inference (default: the task's, 8 for other datasets)",
     )
     train.add_argument("--position-dims", help="action dims that are positions, e.g. 0,1,2")
     train.add_argument("--image", action="store_true", help="also encode the camera image")

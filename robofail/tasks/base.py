@@ -98,6 +98,9 @@ class MocapTaskEnv(gym.Env):
     #: Control rate (Hz) and physics steps per control step.
     control_hz: ClassVar[float] = 10.0
     substeps_per_segment: ClassVar[int] = 5
+    #: Actions of each 16-step chunk the reference policy executes before re-planning on this
+    #: task (fewer = more closed-loop; contact-rich tasks need it).
+    policy_exec_horizon: ClassVar[int] = 8
     #: Episode time limit in control steps.
     max_episode_steps: ClassVar[int] = 100
     motion: ClassVar[MotionLimits] = MotionLimits()

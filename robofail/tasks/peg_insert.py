@@ -60,6 +60,7 @@ class PegInsertEnv(GripperTaskEnv):
 
     xml_file = "peg_insert.xml"
     task_name = "peg_insert"
+    policy_exec_horizon = 2
     object_body = "peg"
     state_names: ClassVar[tuple[str, ...]] = (
         *GRIPPER_STATE_NAMES,
