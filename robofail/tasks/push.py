@@ -20,8 +20,8 @@ Failure: the block left the table (z < -0.05) or tipped over (tilt > 30 degrees)
 Phases: approach (moving the paddle to a pre-push pose), push (the paddle is low and at the
 block), align (the position is within tolerance, the yaw is not), done (position and yaw within
 tolerance).
-Episode limit: 120 control steps (12 s); the expert needs ~34 on average, at most ~46 nominally
-and ~90 with executed-action noise of std 0.2.
+Episode limit: 120 control steps (12 s); the expert needs ~34 on average (~39 with executed-action
+noise of std 0.2), at most ~63 nominally and ~81 with that noise.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class PushEnv(MocapTaskEnv):
 
     xml_file = "push.xml"
     task_name = "push"
+    policy_exec_horizon = 2
     object_body = "block"
     action_names: ClassVar[tuple[str, ...]] = ("dx", "dy", "dz", "dyaw")
     position_action_dims: ClassVar[tuple[int, ...]] = (0, 1, 2)
@@ -245,8 +246,10 @@ CONTACT = BLOCK_HALF + PADDLE_HALF_THICKNESS  # paddle centre behind block centr
 START_TOL = 0.008  # start a push along an axis when its error exceeds this (m)
 DONE_TOL = 0.003  # a push along an axis ends when its remaining error is below this (m)
 ALIGN_YAW = math.radians(3.0)  # yaw error the expert aligns away (rad)
-ALIGN_PUSH = 0.03  # length of an aligning push past the target (m)
+ALIGN_PUSH = 0.03  # an aligning push aims this far past the target (m)
+SWITCH_COST = 0.5  # choosing a push: error (m) worth 1 m less paddle travel to the pre-push pose
 PUSH_SPEED = 0.5  # action magnitude cap while pushing
+FACE_LATERAL = 0.03  # the paddle is at a face while this close to the block's centre line (m)
 
 
 class PushExpert(ScriptedExpert):
@@ -254,17 +257,26 @@ class PushExpert(ScriptedExpert):
     face: a wide flat paddle turns the block until a face lies against it, so pushing along the
     target's axes also aligns the block's yaw (modulo 90 degrees).
 
-    Each step: pick the target-frame axis with the larger remaining error (kept until that push
-    is done), hop over the block to the pre-push pose behind it when needed, descend, push with
-    the paddle centred on the block's line. When the position is good but the yaw is not, push
-    ``ALIGN_PUSH`` past the target and back. Every keyframe is recomputed from the state; the
-    only memory is the current push direction and the aligning offset.
+    The expert is Markov: every decision is a function of the current simulator state only (it
+    keeps no memory between steps), so the same state always gives the same action. Each step:
+
+    * Push direction (one of the four target-frame directions). If the paddle is low and flush
+      behind the block for a direction (``_engaged``), it keeps pushing along it while the error
+      left along it exceeds ``DONE_TOL``; otherwise a new push needs an error above
+      ``START_TOL`` (hysteresis through the paddle's pose). A new push goes along the direction
+      with the largest error less ``SWITCH_COST`` times the paddle's distance to its pre-push
+      pose, so a paddle on its way to a pre-push pose keeps heading there.
+    * Yaw. When the position is within ``START_TOL`` on both axes but the yaw is not within
+      ``ALIGN_YAW``, the push goes from the nearest face (or the face the paddle is flush
+      against) towards a point ``ALIGN_PUSH`` beyond the target: the flush push turns the block
+      square, and once the yaw is aligned the ordinary position logic pushes it back.
+    * Motion for the chosen direction: hop over the block to the pre-push pose behind it when
+      needed, descend, push with the paddle centred on the block's line, slowing down near the
+      end of the push.
     """
 
     def reset(self) -> None:
-        self._direction: int | None = None  # 0: +x, 1: -x, 2: +y, 3: -y of the target frame
-        self._align_offset = np.zeros(2)  # extra target-frame offset of an aligning push (m)
-        self._speed = 1.0
+        self._speed = 1.0  # scratch: action magnitude cap of the current step, set by plan()
 
     def plan(self) -> tuple[str, Keyframe]:
         env: PushEnv = self.env
@@ -274,32 +286,21 @@ class PushExpert(ScriptedExpert):
         axes = np.array(
             [[math.cos(goal_yaw), math.sin(goal_yaw)], [-math.sin(goal_yaw), math.cos(goal_yaw)]]
         )
-        error = env.goal_error() + self._align_offset
-        if self._direction is not None and _remaining(self._direction, error) < DONE_TOL:
-            self._direction = None
-            if np.any(self._align_offset):
-                self._align_offset = np.zeros(2)
-                error = env.goal_error()
-        if self._direction is None:
-            self._direction = self._choose_direction(error, block, ee, axes)
-            error = env.goal_error() + self._align_offset
-        if self._direction is None:
+        error = env.goal_error()
+        k, extra = self._choose_direction(error, block, ee, axes)
+        if k is None:
             # pose reached: lift clear of the block and let it settle
             return "done", Keyframe(np.array([ee[0], ee[1], max(ee[2], LOW_Z)]), None)
-        label = "align" if np.any(self._align_offset) else None
-        k = self._direction
-        d = axes[k // 2] * (1.0 if k % 2 == 0 else -1.0)
-        n = np.array([-d[1], d[0]])
+        label = "align" if extra else None
+        d = _direction(k, axes)
         face_yaw = math.atan2(d[1], d[0])
         cur_yaw = env.ee_target_yaw
         paddle_yaw = cur_yaw + wrap_angle(face_yaw - cur_yaw, math.pi)
-        yaw_err = abs(wrap_angle(face_yaw - env.ee_yaw(), math.pi))
-        rel = ee[:2] - block[:2]
-        along, lateral = float(rel @ d), float(rel @ n)
+        along, lateral, yaw_err = self._face_coordinates(d, block, ee)
         low = ee[2] < LOW_Z
-        at_face = low and yaw_err < 0.15 and -0.09 < along < -0.02 and abs(lateral) < 0.02
+        at_face = low and _at_face(along, lateral, yaw_err)
         if at_face and ee[2] < SQUARE_Z:
-            remaining = _remaining(k, error)
+            remaining = _remaining(k, error) + extra
             gap = -along - CONTACT  # ~0 once the paddle touches the block
             # slow down over the last centimetres so that the block does not slide past the goal
             slow = float(np.clip(0.1 + remaining / 0.04, 0.15, PUSH_SPEED))
@@ -319,22 +320,55 @@ class PushExpert(ScriptedExpert):
 
     def _choose_direction(
         self, error: np.ndarray, block: np.ndarray, ee: np.ndarray, axes: np.ndarray
-    ) -> int | None:
-        """The next push direction (index, see ``reset``), or None when nothing is left to do."""
-        axis = int(np.argmax(np.abs(error)))
-        if abs(error[axis]) > START_TOL:
-            return 2 * axis + (0 if error[axis] > 0 else 1)
-        if abs(self.env.yaw_error()) < ALIGN_YAW:
+    ) -> tuple[int | None, float]:
+        """(push direction index, see ``_direction``, or None when nothing is left to do; extra
+        distance (m) to push past the target, non-zero for an aligning push)."""
+        yaw_off = abs(self.env.yaw_error()) > ALIGN_YAW
+        k = self._engaged(block, ee, axes)
+        if k is not None:
+            remaining = _remaining(k, error)
+            if remaining > DONE_TOL:
+                return k, 0.0
+            if (
+                yaw_off
+                and abs(error[1 - k // 2]) <= START_TOL
+                and remaining + ALIGN_PUSH > DONE_TOL
+            ):
+                return k, ALIGN_PUSH
+        distances = [
+            float(np.linalg.norm(ee[:2] - (block[:2] - _direction(j, axes) * PRE_PUSH)))
+            for j in range(4)
+        ]
+        candidates = [j for j in range(4) if _remaining(j, error) > START_TOL]
+        if candidates:
+            return max(
+                candidates, key=lambda j: _remaining(j, error) - SWITCH_COST * distances[j]
+            ), 0.0
+        if not yaw_off:
+            return None, 0.0
+        # position fine, yaw not: push past the target from the nearest pre-push pose
+        return int(np.argmin(distances)), ALIGN_PUSH
+
+    def _engaged(self, block: np.ndarray, ee: np.ndarray, axes: np.ndarray) -> int | None:
+        """The direction whose push the paddle is committed to: low, square and centred behind
+        the block's face for it (between the pre-push pose and contact); None if none."""
+        if ee[2] >= LOW_Z:
             return None
-        # Position fine, yaw not: push past the target from the nearest pre-push pose, then back.
-        costs = []
         for k in range(4):
-            d = axes[k // 2] * (1.0 if k % 2 == 0 else -1.0)
-            costs.append(float(np.linalg.norm(ee[:2] - (block[:2] - d * PRE_PUSH))))
-        k = int(np.argmin(costs))
-        self._align_offset = np.zeros(2)
-        self._align_offset[k // 2] = ALIGN_PUSH * (1.0 if k % 2 == 0 else -1.0)
-        return k
+            if _at_face(*self._face_coordinates(_direction(k, axes), block, ee)):
+                return k
+        return None
+
+    def _face_coordinates(
+        self, d: np.ndarray, block: np.ndarray, ee: np.ndarray
+    ) -> tuple[float, float, float]:
+        """The paddle relative to the block for a push along unit ``d`` (2,): (along (m, < 0
+        behind the block), lateral offset (m), paddle yaw error (rad) modulo pi)."""
+        rel = ee[:2] - block[:2]
+        along = float(rel @ d)
+        lateral = float(rel @ np.array([-d[1], d[0]]))
+        yaw_err = abs(wrap_angle(math.atan2(d[1], d[0]) - self.env.ee_yaw(), math.pi))
+        return along, lateral, yaw_err
 
     def action_towards(self, keyframe: Keyframe) -> np.ndarray:
         """Action (4,) float32 towards ``keyframe``. Unlike the base class, a position step too
@@ -352,6 +386,18 @@ class PushExpert(ScriptedExpert):
         return env.compose_action(delta, float(np.clip(dyaw, -1.0, 1.0)), keyframe.grip)
 
 
+def _direction(k: int, axes: np.ndarray) -> np.ndarray:
+    """Unit vector (2,) of push direction ``k``: 0: +x, 1: -x, 2: +y, 3: -y of the target frame
+    (``axes`` (2, 2): the target frame's x and y axes in the world)."""
+    return axes[k // 2] * (1.0 if k % 2 == 0 else -1.0)
+
+
+def _at_face(along: float, lateral: float, yaw_err: float) -> bool:
+    """Whether a (low) paddle at these face coordinates (see ``PushExpert._face_coordinates``)
+    is square behind the face, between the pre-push pose and contact."""
+    return yaw_err < 0.15 and -0.09 < along < -0.02 and abs(lateral) < FACE_LATERAL
+
+
 def _remaining(direction: int, error: np.ndarray) -> float:
-    """Error (m) left along push ``direction`` (index, see ``PushExpert.reset``)."""
+    """Error (m) left along push ``direction`` (index, see ``_direction``)."""
     return float(error[direction // 2] * (1.0 if direction % 2 == 0 else -1.0))
