@@ -1,0 +1,71 @@
+"""The conformal threshold: the right order statistic, an error when n is too small, and the
+promised coverage on exchangeable data."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from robofail.errors import InvalidInputError
+from robofail.monitor.conformal import (
+    conformal_rank,
+    conformal_threshold,
+    min_calibration_episodes,
+)
+
+
+def test_rank_matches_the_formula():
+    assert conformal_rank(19, 0.05) == 19
+    assert conformal_rank(100, 0.05) == 96
+    assert conformal_rank(36, 0.05) == 36  # the prototype's 34th-of-36 was not conservative
+    assert min_calibration_episodes(0.05) == 19
+    assert min_calibration_episodes(0.1) == 9
+
+
+def test_threshold_is_the_kth_smallest():
+    values = np.arange(100, 0, -1, dtype=float)  # 100 .. 1
+    assert conformal_threshold(values, 0.05) == 96.0
+
+
+def test_too_few_episodes_says_how_many_are_needed():
+    with pytest.raises(InvalidInputError, match="at least 19"):
+        conformal_threshold(np.ones(18), 0.05)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, -0.1, 2, "0.05", float("nan")])
+def test_alpha_outside_the_open_unit_interval_is_refused(alpha):
+    with pytest.raises(InvalidInputError, match="alpha"):
+        conformal_threshold(np.ones(100), alpha)
+
+
+def test_non_finite_values_are_refused():
+    with pytest.raises(InvalidInputError, match="finite"):
+        conformal_threshold(np.array([1.0, np.nan] * 50), 0.1)
+
+
+def test_coverage_on_exchangeable_data():
+    """P(new value > threshold) <= alpha, and close to it (the bound is tight up to 1/(n+1))."""
+    rng = np.random.default_rng(0)
+    n, alpha, trials = 50, 0.1, 4000
+    data = rng.gamma(2.0, size=(trials, n + 1))
+    exceed = [data[i, n] > conformal_threshold(data[i, :n], alpha) for i in range(trials)]
+    rate = float(np.mean(exceed))
+    assert rate <= alpha + 0.015
+    assert rate >= alpha - 1 / (n + 1) - 0.015
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=300),
+    st.floats(0.001, 0.999),
+)
+def test_threshold_is_a_value_of_the_set_or_an_error(values, alpha):
+    arr = np.array(values)
+    k = conformal_rank(len(arr), alpha)
+    if k > len(arr):
+        with pytest.raises(InvalidInputError):
+            conformal_threshold(arr, alpha)
+    else:
+        threshold = conformal_threshold(arr, alpha)
+        assert threshold in arr
+        assert np.sum(arr <= threshold) >= k
