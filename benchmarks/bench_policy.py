@@ -70,7 +70,9 @@ def main() -> None:
     print(f"{'call':<12}{'median ms':>11}{'p99 ms':>9}")
     for name, r in results.items():
         print(f"{name:<12}{r['median_ms']:>11.3f}{r['p99_ms']:>9.3f}")
-    print(f"n=32 / n=1 median latency ratio: {ratio:.2f} (32 chunks for {ratio:.2f}x the time of 1)")
+    print(
+        f"n=32 / n=1 median latency ratio: {ratio:.2f} (32 chunks for {ratio:.2f}x the time of 1)"
+    )
     report = {
         "benchmark": "policy",
         "task": args.task,

@@ -319,6 +319,31 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Generate perturbed episodes from a spec into a sharded dataset and print a summary."""
+    from robofail.failgen.generator import generate
+
+    summary = generate(
+        args.task,
+        args.spec,
+        args.n,
+        args.out,
+        seed=args.seed,
+        workers=args.workers,
+        backend=args.backend,
+        address=args.address,
+        policy_dir=args.policy,
+        samples=args.samples,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        shard_size=args.shard_size,
+        image=args.image,
+        progress=True,
+    )
+    print(summary.table())
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Summarise a stored dataset: task, episodes, outcomes, failure types, lengths."""
     from collections import Counter
@@ -409,6 +434,37 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--seed", type=int, default=0, help="default 0")
     rollout.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
     rollout.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+
+    gen = verb("generate", cmd_generate, "generate labelled failure episodes from a spec")
+    gen.add_argument("--task", required=True, help="task name (see `robofail tasks`)")
+    gen.add_argument(
+        "--spec", required=True, help="spec file (YAML/JSON) or shipped name: nominal, failures"
+    )
+    gen.add_argument("-n", type=_positive_int, required=True, help="number of episodes")
+    gen.add_argument("--out", required=True, help="output folder (shards + manifest.json)")
+    gen.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    gen.add_argument("--policy", help="saved policy folder, for specs with source: policy")
+    gen.add_argument(
+        "--samples", type=_positive_int, default=32, help="chunks per policy inference (32)"
+    )
+    gen.add_argument(
+        "--workers", type=_positive_int, default=1, help="processes, or Ray CPUs (default 1)"
+    )
+    gen.add_argument(
+        "--backend",
+        choices=["local", "inprocess", "ray"],
+        default="local",
+        help="local process pool (default), in-process, or Ray",
+    )
+    gen.add_argument("--address", help="Ray cluster address (--backend ray; default: local Ray)")
+    gen.add_argument(
+        "--shard-size", type=_positive_int, default=100, help="episode indices per shard (100)"
+    )
+    gen.add_argument(
+        "--image", action="store_true", help="also record camera images (camera faults need them)"
+    )
+    gen.add_argument("--resume", action="store_true", help="continue the dataset in --out")
+    gen.add_argument("--overwrite", action="store_true", help="replace the dataset in --out")
 
     inspect = verb("inspect", cmd_inspect, "summarise a stored dataset (.h5 file or shard folder)")
     inspect.add_argument("dataset", help="dataset file or folder")

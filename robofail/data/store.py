@@ -12,7 +12,10 @@ Layout of one file (``T`` steps per episode, ``i`` the episode's global index)::
                        each failure type, "perturbation_<kind>" per perturbation kind)
 
 A sharded dataset is a folder of such files (``shard_00000.h5``, ...) and ``manifest.json``
-listing the complete ones. Every file is written to a temporary name and renamed when complete.
+listing the complete ones, each with the global indices it stores and those it covers but
+deliberately does not store (``skipped``, e.g. successes a failure generator drops). Every file is
+written to a temporary name and renamed when complete. Datasets (``track_times`` off) are written
+without timestamps, so identical content gives identical bytes.
 """
 
 from __future__ import annotations
@@ -69,10 +72,13 @@ class ShardedWriter:
     """Writes a large dataset as a folder of HDF5 shards plus ``manifest.json``.
 
     Episodes are added with their global index (any order, e.g. as workers finish) and
-    buffered; every ``shard_size`` episodes a shard is written atomically (temporary name,
+    buffered; indices processed but not kept are recorded with :meth:`skip`. Every
+    ``shard_size`` indices (added or skipped) a shard is written atomically (temporary name,
     then rename), then the manifest is rewritten atomically. A killed run thus loses only
-    buffered episodes; :meth:`completed_indices` tells a resumed run what to skip. One writer
-    per folder at a time.
+    buffered episodes; :meth:`completed_indices` tells a resumed run what to skip. When indices
+    are added or skipped in order from 0, shard ``k`` covers exactly the indices
+    ``[k * shard_size, (k + 1) * shard_size)``.
+    One writer per folder at a time.
 
     As a context manager it calls :meth:`close` on exit, also when the block raises: the
     buffered episodes are complete, so they are written too rather than lost.
@@ -95,9 +101,12 @@ class ShardedWriter:
         self.info = info
         self.shard_size = shard_size
         self._buffer: dict[int, Episode] = {}
+        self._skipped: set[int] = set()
         self._closed = False
         self._shards = self._load_or_create_manifest()
-        self._completed = {index for shard in self._shards for index in shard["indices"]}
+        self._completed = {
+            index for shard in self._shards for index in (*shard["indices"], *shard["skipped"])
+        }
 
     def _load_or_create_manifest(self) -> list[dict[str, Any]]:
         """Load the folder's manifest, or create an empty one; return its shard entries."""
@@ -119,7 +128,7 @@ class ShardedWriter:
         return shards
 
     def completed_indices(self) -> set[int]:
-        """Global indices of the episodes already in complete shards."""
+        """Global indices already in complete shards: stored, or recorded with :meth:`skip`."""
         return set(self._completed)
 
     def add(self, index: int, episode: Episode) -> None:
@@ -129,19 +138,37 @@ class ShardedWriter:
             InvalidInputError: the writer is closed, ``index`` is not an int >= 0 or is already
                 added or written, or ``episode`` does not fit the dataset's info.
         """
+        index = self._new_index(index)
+        self.info.check_episode(episode, name=f"episode {index}")
+        self._buffer[index] = episode
+        self._flush_if_full()
+
+    def skip(self, index: int) -> None:
+        """Record that global ``index`` was processed but is deliberately not stored, so a
+        resumed run neither redoes nor stores it; counts towards ``shard_size``.
+
+        Raises:
+            InvalidInputError: as :meth:`add`.
+        """
+        self._skipped.add(self._new_index(index))
+        self._flush_if_full()
+
+    def _new_index(self, index: int) -> int:
+        """``index`` as int, checked to be >= 0 and neither buffered nor completed."""
         if self._closed:
             raise InvalidInputError(f"ShardedWriter for {self.out_dir} is closed")
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
             raise InvalidInputError(f"index: expected an int >= 0, got {index!r}")
         index = int(index)
-        if index in self._buffer or index in self._completed:
+        if index in self._buffer or index in self._skipped or index in self._completed:
             raise InvalidInputError(
                 f"episode {index} was already added to {self.out_dir}; "
                 "skip the indices in completed_indices() when resuming"
             )
-        self.info.check_episode(episode, name=f"episode {index}")
-        self._buffer[index] = episode
-        if len(self._buffer) >= self.shard_size:
+        return index
+
+    def _flush_if_full(self) -> None:
+        if len(self._buffer) + len(self._skipped) >= self.shard_size:
             self._flush()
 
     def close(self) -> None:
@@ -152,7 +179,7 @@ class ShardedWriter:
 
     def _flush(self) -> None:
         """Write the buffer as the next shard, then list it in the manifest."""
-        if not self._buffer:
+        if not self._buffer and not self._skipped:
             return
         items = sorted(self._buffer.items())
         name = f"shard_{len(self._shards):05d}.h5"
@@ -165,11 +192,13 @@ class ShardedWriter:
             "indices": [index for index, _ in items],
             "bytes": path.stat().st_size,
             "sha256": _sha256(path),
+            "skipped": sorted(self._skipped),
         }
         _write_manifest(self.out_dir, self.info, [*self._shards, entry])
         self._shards.append(entry)
-        self._completed.update(entry["indices"])
+        self._completed.update(entry["indices"], entry["skipped"])
         self._buffer.clear()
+        self._skipped.clear()
 
     def __enter__(self) -> ShardedWriter:
         return self
@@ -361,7 +390,7 @@ def _write_file(path: Path, items: Iterable[tuple[int, Episode]], info: DatasetI
         data.attrs["robofail_version"] = __version__
         masks = f.create_group("mask")
         for name, demos in members.items():
-            masks.create_dataset(name, data=np.array(demos, dtype="S"))
+            masks.create_dataset(name, data=np.array(demos, dtype="S"), track_times=False)
 
 
 def _write_demo(group: h5py.Group, episode: Episode) -> None:
@@ -377,16 +406,21 @@ def _write_demo(group: h5py.Group, episode: Episode) -> None:
             frames = max(1, min(len(array), _IMAGE_CHUNK_BYTES // array[0].nbytes))
             chunks = (frames, *array.shape[1:])
             obs.create_dataset(
-                key, data=array, chunks=chunks, compression="gzip", compression_opts=_GZIP_LEVEL
+                key,
+                data=array,
+                chunks=chunks,
+                compression="gzip",
+                compression_opts=_GZIP_LEVEL,
+                track_times=False,
             )
         else:
-            obs.create_dataset(key, data=array)
+            obs.create_dataset(key, data=array, track_times=False)
     for name in (*_PER_STEP_FIELDS, "final_state"):
-        group.create_dataset(name, data=getattr(episode, name))
+        group.create_dataset(name, data=getattr(episode, name), track_times=False)
     if episode.extras:
         extras = group.create_group("extras")
         for key, array in episode.extras.items():
-            extras.create_dataset(key, data=array)
+            extras.create_dataset(key, data=array, track_times=False)
 
 
 def _read_demo(group: h5py.Group) -> Episode:
@@ -453,6 +487,7 @@ def _shard_entry(raw: dict[str, Any]) -> dict[str, Any]:
         "indices": [int(index) for index in raw["indices"]],
         "bytes": int(raw["bytes"]),
         "sha256": str(raw["sha256"]),
+        "skipped": [int(index) for index in raw.get("skipped", [])],
     }
     if Path(entry["file"]).name != entry["file"] or len(entry["indices"]) != entry["episodes"]:
         raise ValueError(f"bad shard entry {raw!r}")

@@ -131,9 +131,14 @@ class Perturbation:
     def before_physics(self, env: Any, step: int) -> None:
         """Just before the env integrates control step ``step``."""
 
-    def on_observation(self, obs: Mapping[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
-        """The observation the controller sees after ``step`` actions (0 = after reset)."""
-        return dict(obs)
+    def on_observation(
+        self, obs: Mapping[str, np.ndarray] | np.ndarray, step: int
+    ) -> dict[str, np.ndarray] | np.ndarray:
+        """The observation the controller sees after ``step`` actions (0 = after reset).
+
+        ``obs`` is a robofail dict (``{"state": ..., "image": ...}``) or the plain array of a
+        gymnasium env; return the same type."""
+        return dict(obs) if isinstance(obs, Mapping) else obs
 
     def on_keyframe(self, phase: str, keyframe: Any, step: int) -> Any:
         """A scripted expert's keyframe at ``step`` in phase ``phase`` (demo-level only)."""

@@ -29,6 +29,11 @@ class PerturbationWrapper(gym.Wrapper):
                 f"{type(base).__name__} is not MuJoCo-based (no unwrapped.model/data); "
                 "perturbation wrappers need a MuJoCo env"
             )
+        reason = perturbation.unsupported_reason(base)
+        if reason:
+            raise InvalidInputError(
+                f"perturbation {perturbation.kind!r} cannot act on {type(base).__name__}: {reason}"
+            )
         self.perturbation = perturbation
         self.seed = int(seed)
         self.steps = 0
