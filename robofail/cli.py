@@ -344,6 +344,42 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    """Search the failure boundary of one perturbation kind and print a short summary."""
+    from robofail.failgen.discover import discover
+
+    result = discover(
+        args.task,
+        args.spec,
+        args.n,
+        args.out,
+        kind=args.kind,
+        seed=args.seed,
+        workers=args.workers,
+        backend=args.backend,
+        address=args.address,
+        policy_dir=args.policy,
+        samples=args.samples,
+        image=args.image,
+        initial_fraction=args.initial_fraction,
+        rounds=args.rounds,
+        overwrite=args.overwrite,
+        progress=True,
+    )
+    print(result.summary())
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Summarise a stored dataset: task, episodes, outcomes, failure types, lengths."""
     from collections import Counter
@@ -465,6 +501,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--resume", action="store_true", help="continue the dataset in --out")
     gen.add_argument("--overwrite", action="store_true", help="replace the dataset in --out")
+
+    disc = verb(
+        "discover",
+        cmd_discover,
+        "search the failure boundary of one perturbation kind (Latin hypercube, then samples "
+        "where a logistic risk model predicts a failure probability of 0.3-0.7)",
+    )
+    disc.add_argument("--task", required=True, help="task name (see `robofail tasks`)")
+    disc.add_argument(
+        "--spec", required=True, help="spec file (YAML/JSON) or shipped name, e.g. failures"
+    )
+    disc.add_argument(
+        "--kind", help="perturbation kind of the spec to search (optional if it has only one)"
+    )
+    disc.add_argument("-n", type=_positive_int, required=True, help="episodes in all (>= 20)")
+    disc.add_argument(
+        "--out", required=True, help="output folder (samples/model/report .json, boundary.png)"
+    )
+    disc.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    disc.add_argument(
+        "--initial-fraction",
+        type=_fraction,
+        default=0.5,
+        help="share of -n spent on the Latin hypercube design (default 0.5)",
+    )
+    disc.add_argument(
+        "--rounds", type=_positive_int, default=4, help="boundary-phase rounds (default 4)"
+    )
+    disc.add_argument("--policy", help="saved policy folder, for specs with source: policy")
+    disc.add_argument(
+        "--samples", type=_positive_int, default=32, help="chunks per policy inference (32)"
+    )
+    disc.add_argument(
+        "--workers", type=_positive_int, default=1, help="processes, or Ray CPUs (default 1)"
+    )
+    disc.add_argument(
+        "--backend",
+        choices=["local", "inprocess", "ray"],
+        default="local",
+        help="local process pool (default), in-process, or Ray",
+    )
+    disc.add_argument("--address", help="Ray cluster address (--backend ray; default: local Ray)")
+    disc.add_argument(
+        "--image", action="store_true", help="render camera images (camera faults need them)"
+    )
+    disc.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier search's files in --out"
+    )
 
     inspect = verb("inspect", cmd_inspect, "summarise a stored dataset (.h5 file or shard folder)")
     inspect.add_argument("dataset", help="dataset file or folder")

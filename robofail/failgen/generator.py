@@ -400,7 +400,7 @@ def generate(
     env = task_env(name, image=image)
     for entry in spec.entries:
         check_supported(perturbation_type(entry.kind), env)
-    policy_fingerprint = _check_policy(spec, policy_dir, env)
+    policy_fingerprint = check_policy(spec, policy_dir, env)
     info = dataset_info(
         env,
         generator="robofail.failgen",
@@ -468,7 +468,7 @@ def spec_content(spec: FailureSpec) -> dict[str, Any]:
     }
 
 
-def _check_policy(spec: FailureSpec, policy_dir: str | Path | None, env: MocapTaskEnv) -> str:
+def check_policy(spec: FailureSpec, policy_dir: str | Path | None, env: MocapTaskEnv) -> str:
     """The policy's fingerprint ("" for the expert), after checking it fits the spec and task."""
     if spec.source == "expert":
         if policy_dir is not None:
