@@ -80,6 +80,27 @@ def check_output_folder(path: Path) -> None:
         raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _write_with_summary(out: Path, episodes, info, n: int, desc: str, noun: str) -> None:
+    """Write ``n`` episodes to one file with a progress bar, then print the success rate."""
+    from tqdm import tqdm
+
+    from robofail.data import write_episodes
+
+    start, successes = time.perf_counter(), 0
+
+    def counted(items):
+        nonlocal successes
+        for episode in tqdm(items, total=n, desc=desc, unit="ep"):
+            successes += episode.label.success
+            yield episode
+
+    write_episodes(out, counted(episodes), info)
+    print(
+        f"wrote {n} {noun} to {out}: success rate {successes / n:.1%} ({successes}/{n}), "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+
+
 # --------------------------------------------------------------------------- verbs
 def cmd_tasks(args: argparse.Namespace) -> int:
     """List the bundled tasks with their observation and action names."""
@@ -98,9 +119,6 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def cmd_demos(args: argparse.Namespace) -> int:
     """Collect scripted-expert demonstrations into one HDF5 file."""
-    from tqdm import tqdm
-
-    from robofail.data import write_episodes
     from robofail.tasks import get_task, make_env
     from robofail.tasks.demos import collect_demos, dataset_info
 
@@ -112,15 +130,6 @@ def cmd_demos(args: argparse.Namespace) -> int:
     env = make_env(task, obs_image=args.image)
     info = dataset_info(env, seed=args.seed, action_noise=args.noise, source="scripted_expert")
     env.close()
-    start = time.perf_counter()
-    successes = 0
-
-    def counted(episodes):
-        nonlocal successes
-        for episode in tqdm(episodes, total=args.n, desc=f"demos {task}", unit="ep"):
-            successes += episode.label.success
-            yield episode
-
     episodes = collect_demos(
         task,
         args.n,
@@ -129,12 +138,7 @@ def cmd_demos(args: argparse.Namespace) -> int:
         action_noise=args.noise,
         obs_image=args.image,
     )
-    write_episodes(out, counted(episodes), info)
-    seconds = time.perf_counter() - start
-    print(
-        f"wrote {args.n} episodes to {out}: success rate {successes / args.n:.1%} "
-        f"({successes}/{args.n}), {seconds:.1f} s"
-    )
+    _write_with_summary(out, episodes, info, args.n, f"demos {task}", "episodes")
     return 0
 
 
@@ -231,9 +235,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     """Run a saved policy closed loop and store monitored rollouts."""
     import json
 
-    from tqdm import tqdm
-
-    from robofail.data import DatasetInfo, write_episodes
+    from robofail.data import DatasetInfo
     from robofail.policy.flow import FlowChunkPolicy
     from robofail.policy.rollout import as_obs_dict, collect_rollouts, make_rollout_env
 
@@ -303,19 +305,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         samples=args.samples,
         workers=args.workers,
     )
-    start, successes = time.perf_counter(), 0
-
-    def counted(items):
-        nonlocal successes
-        for episode in tqdm(items, total=args.n, desc=f"rollout {info.task}", unit="ep"):
-            successes += episode.label.success
-            yield episode
-
-    write_episodes(out, counted(episodes), info)
-    print(
-        f"wrote {args.n} rollouts to {out}: success rate {successes / args.n:.1%} "
-        f"({successes}/{args.n}), {time.perf_counter() - start:.1f} s"
-    )
+    _write_with_summary(out, episodes, info, args.n, f"rollout {info.task}", "rollouts")
     return 0
 
 
