@@ -1,16 +1,30 @@
-"""Run independent jobs in order on a local process pool (or in-process for one worker)."""
+"""Where robofail runs independent episode jobs: in-process, a local process pool, or Ray.
+
+Every backend yields ``fn(*job)`` for each job *in job order*, whatever order the jobs finish
+in, so what reaches the dataset writer (and so the bytes written) does not depend on the backend
+or the worker count. ``fn`` must be a module-level function; workers keep per-process caches
+(envs, policies) between jobs.
+"""
 
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
 from multiprocessing import get_context
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
+from robofail.errors import InvalidInputError
+
 R = TypeVar("R")
+
+BACKENDS = ("local", "inprocess", "ray")
+"""``local``: a process pool of ``workers`` processes (in-process for one worker);
+``inprocess``: this process only; ``ray``: one Ray task per job on a local or existing cluster."""
 
 
 def episode_seed(seed: int, index: int, stream: int = 0) -> int:
@@ -19,18 +33,108 @@ def episode_seed(seed: int, index: int, stream: int = 0) -> int:
     return int(np.random.SeedSequence([seed, index, stream]).generate_state(1)[0])
 
 
-def ordered_map(
-    fn: Callable[..., R], jobs: Sequence[tuple], *, workers: int = 1, chunksize: int = 2
-) -> Iterator[R]:
-    """Yield ``fn(*job)`` for each job, in job order, computed on ``workers`` processes.
+def check_backend(backend: str, workers: int) -> None:
+    """Raise InvalidInputError for an unknown backend, ``workers`` < 1, or Ray not installed."""
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidInputError(f"workers must be an int >= 1, got {workers!r}")
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise InvalidInputError(
+                "--backend ray needs Ray: pip install 'robofail[ray]'"
+            ) from None
 
-    ``fn`` must be a module-level function (it is sent to fresh ``forkserver`` processes, which
-    import robofail once and keep per-process caches such as envs and policies).
+
+def run_ordered(
+    fn: Callable[..., R],
+    jobs: Sequence[tuple],
+    *,
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Iterator[R]:
+    """Yield ``fn(*job)`` for every job, in job order, computed on ``backend``.
+
+    At most ``2 * workers`` jobs are in flight, so results never pile up; closing the iterator
+    early (an error, Ctrl-C) cancels the jobs not yet started.
+
+    Args:
+        fn: module-level function (sent to worker processes by reference).
+        jobs: argument tuples, small (they are pickled to the workers).
+        backend: one of :data:`BACKENDS`.
+        workers: processes of the local pool, or CPUs of a local Ray instance.
+        address: Ray cluster address (``ray.init(address=...)``); None starts a local Ray, or
+            reuses the Ray instance this process already initialised.
     """
-    if workers <= 1:
-        for job in jobs:
-            yield fn(*job)
-        return
+    check_backend(backend, workers)
+    if backend == "inprocess" or (backend == "local" and workers == 1):
+        return (fn(*job) for job in jobs)
+    if backend == "local":
+        return _pool_ordered(fn, jobs, workers=workers)
+    return _ray_ordered(fn, jobs, workers=workers, address=address)
+
+
+def _windowed(
+    submit: Callable[[tuple], Any],
+    result: Callable[[Any], R],
+    cancel: Callable[[Any], Any],
+    jobs: Sequence[tuple],
+    window: int,
+) -> Iterator[R]:
+    """Submit jobs keeping ``window`` in flight; yield their results in job order; on early
+    exit, ``cancel`` the ones still in flight."""
+    pending = iter(jobs)
+    in_flight: deque = deque(submit(job) for job in islice(pending, window))
+    try:
+        while in_flight:
+            value = result(in_flight[0])
+            in_flight.popleft()
+            job = next(pending, None)
+            if job is not None:
+                in_flight.append(submit(job))
+            yield value
+    finally:
+        for handle in in_flight:
+            cancel(handle)
+
+
+def _pool_ordered(fn: Callable[..., R], jobs: Sequence[tuple], *, workers: int) -> Iterator[R]:
+    """The jobs on a pool of fresh ``forkserver`` processes (``spawn`` off POSIX)."""
     context = get_context("forkserver" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(fn, *zip(*jobs, strict=True), chunksize=chunksize)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        yield from _windowed(
+            lambda job: pool.submit(fn, *job),
+            lambda future: future.result(),
+            lambda future: future.cancel(),
+            jobs,
+            2 * workers,
+        )
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ray_ordered(
+    fn: Callable[..., R], jobs: Sequence[tuple], *, workers: int, address: str | None
+) -> Iterator[R]:
+    """One Ray task per job; starts (and at the end stops) a local Ray unless one is running."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        started = True
+    remote = ray.remote(num_cpus=1)(fn)
+    try:
+        yield from _windowed(
+            lambda job: remote.remote(*job), ray.get, ray.cancel, jobs, 2 * workers
+        )
+    finally:
+        if started:
+            ray.shutdown()

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from robofail.errors import InvalidInputError, OutputPathError
-from robofail.failgen.backends import check_backend, run_ordered
 from robofail.failgen.generator import (
     check_policy,
     check_supported,
@@ -45,6 +44,7 @@ from robofail.failgen.generator import (
 )
 from robofail.failgen.perturbation import make_perturbation, perturbation_type
 from robofail.failgen.spec import FailureSpec, SpecEntry, load_spec
+from robofail.parallel import check_backend, run_ordered
 from robofail.tasks import get_task
 
 MIN_EPISODES = 20

@@ -30,11 +30,10 @@ import gymnasium as gym
 
 from robofail.data import NO_FAILURE, DatasetInfo, Episode
 from robofail.errors import InvalidInputError, OutputPathError
-from robofail.failgen.backends import check_backend, run_ordered
 from robofail.failgen.perturbation import Perturbation, perturbation_type
 from robofail.failgen.spec import FailureSpec, load_spec
 from robofail.failgen.wrappers import PerturbationWrapper
-from robofail.parallel import episode_seed
+from robofail.parallel import check_backend, episode_seed, run_ordered
 from robofail.tasks import get_task, make_env
 from robofail.tasks.base import MocapTaskEnv
 from robofail.tasks.demos import dataset_info, run_expert_episode

@@ -171,7 +171,7 @@ def collect_rollouts(
     """Iterator over ``n`` monitored rollouts of the saved policy at ``policy_dir``, in index
     order, on ``workers`` processes; rollout ``i`` resets the env with
     ``episode_seed(seed, i)`` and depends on nothing else."""
-    from robofail.parallel import episode_seed, ordered_map
+    from robofail.parallel import episode_seed, run_ordered
 
     if n < 1 or samples < 1 or workers < 1:
         raise InvalidInputError(
@@ -189,4 +189,4 @@ def collect_rollouts(
         )
         for i in range(n)
     ]
-    return ordered_map(_worker_rollout, jobs, workers=workers)
+    return run_ordered(_worker_rollout, jobs, workers=workers)

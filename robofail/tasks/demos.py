@@ -17,7 +17,7 @@ import numpy as np
 from robofail.data import DatasetInfo, Episode
 from robofail.data.recorder import EpisodeRecorder
 from robofail.errors import InvalidInputError
-from robofail.parallel import episode_seed, ordered_map
+from robofail.parallel import episode_seed, run_ordered
 from robofail.tasks import get_task, make_env, make_expert
 from robofail.tasks.base import MocapTaskEnv
 from robofail.tasks.expert import KeyframeHook
@@ -131,4 +131,4 @@ def collect_demos(
     if not np.isfinite(action_noise) or action_noise < 0:
         raise InvalidInputError(f"action noise must be a finite number >= 0, got {action_noise}")
     jobs = [(task, seed, i, action_noise, obs_image) for i in range(n)]
-    return ordered_map(_worker_episode, jobs, workers=workers, chunksize=4)
+    return run_ordered(_worker_episode, jobs, workers=workers)
