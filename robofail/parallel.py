@@ -33,8 +33,11 @@ def episode_seed(seed: int, index: int, stream: int = 0) -> int:
     return int(np.random.SeedSequence([seed, index, stream]).generate_state(1)[0])
 
 
-def check_backend(backend: str, workers: int) -> None:
-    """Raise InvalidInputError for an unknown backend, ``workers`` < 1, or Ray not installed."""
+def check_backend(backend: str, workers: int, address: str | None = None) -> None:
+    """Raise InvalidInputError for an unknown backend, ``workers`` < 1, Ray not installed, or
+    an ``address`` given for a backend other than Ray."""
+    if address is not None and backend != "ray":
+        raise InvalidInputError("--address is for --backend ray only")
     if backend not in BACKENDS:
         raise InvalidInputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:

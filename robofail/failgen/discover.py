@@ -43,7 +43,7 @@ from robofail.failgen.generator import (
     task_env,
 )
 from robofail.failgen.perturbation import make_perturbation, perturbation_type
-from robofail.failgen.spec import FailureSpec, SpecEntry, load_spec
+from robofail.failgen.spec import FailureSpec, SpecEntry, resolve_spec
 from robofail.parallel import check_backend, run_ordered
 from robofail.tasks import get_task
 
@@ -461,9 +461,7 @@ def discover(
     """
     start = time.perf_counter()
     name = get_task(task).name
-    spec = spec if isinstance(spec, FailureSpec) else load_spec(spec, name)
-    if spec.task != name:
-        raise InvalidInputError(f"spec {spec.name} is for task {spec.task!r}, not {name!r}")
+    spec = resolve_spec(spec, name)
     if isinstance(n, bool) or not isinstance(n, int) or n < MIN_EPISODES:
         raise InvalidInputError(f"a boundary search needs n >= {MIN_EPISODES} episodes, got {n!r}")
     if not 0.0 < float(initial_fraction) <= 1.0:
@@ -473,9 +471,7 @@ def discover(
             raise InvalidInputError(f"{label} must be an int >= {least}, got {value!r}")
     if not (math.isfinite(l2) and l2 > 0):
         raise InvalidInputError(f"l2 must be a finite number > 0, got {l2!r}")
-    check_backend(backend, workers)
-    if address is not None and backend != "ray":
-        raise InvalidInputError("--address is for --backend ray only")
+    check_backend(backend, workers, address)
     entry = select_entry(spec, kind)
     box = Box.from_entry(entry)
     if box.dim == 0:

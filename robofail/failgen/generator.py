@@ -31,7 +31,7 @@ import gymnasium as gym
 from robofail.data import NO_FAILURE, DatasetInfo, Episode
 from robofail.errors import InvalidInputError, OutputPathError
 from robofail.failgen.perturbation import Perturbation, perturbation_type
-from robofail.failgen.spec import FailureSpec, load_spec
+from robofail.failgen.spec import FailureSpec, resolve_spec
 from robofail.failgen.wrappers import PerturbationWrapper
 from robofail.parallel import check_backend, episode_seed, run_ordered
 from robofail.tasks import get_task, make_env
@@ -384,16 +384,12 @@ def generate(
     """
     start = time.perf_counter()
     name = get_task(task).name
-    spec = spec if isinstance(spec, FailureSpec) else load_spec(spec, name)
-    if spec.task != name:
-        raise InvalidInputError(f"spec {spec.name} is for task {spec.task!r}, not {name!r}")
+    spec = resolve_spec(spec, name)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InvalidInputError(f"number of episodes must be an int >= 1, got {n!r}")
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise InvalidInputError(f"samples must be an int >= 1, got {samples!r}")
-    check_backend(backend, workers)
-    if address is not None and backend != "ray":
-        raise InvalidInputError("--address is for --backend ray only")
+    check_backend(backend, workers, address)
     if resume and overwrite:
         raise InvalidInputError("pass either --resume or --overwrite, not both")
     env = task_env(name, image=image)

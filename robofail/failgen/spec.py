@@ -196,3 +196,12 @@ def load_spec(spec: str | Path, task: str) -> FailureSpec:
     if parsed.task != task:
         raise InvalidInputError(f"{path} is a spec for task {parsed.task!r}, not {task!r}")
     return parsed
+
+
+def resolve_spec(spec: FailureSpec | str | Path, task: str) -> FailureSpec:
+    """``spec`` itself if already parsed, else :func:`load_spec`; either way checked to be a
+    spec for ``task``."""
+    parsed = spec if isinstance(spec, FailureSpec) else load_spec(spec, task)
+    if parsed.task != task:
+        raise InvalidInputError(f"spec {parsed.name} is for task {parsed.task!r}, not {task!r}")
+    return parsed
