@@ -1,0 +1,1 @@
+"""Chunk policies: the ChunkPolicy protocol (numpy) and the reference flow policy (torch)."""
