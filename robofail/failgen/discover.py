@@ -36,10 +36,9 @@ import numpy as np
 
 from robofail.errors import InvalidInputError, OutputPathError
 from robofail.failgen.generator import (
+    EpisodeSettings,
     check_policy,
     check_supported,
-    load_policy,
-    run_perturbed_episode,
     task_env,
 )
 from robofail.failgen.perturbation import make_perturbation, perturbation_type
@@ -290,46 +289,16 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- episodes
-@dataclass(frozen=True)
-class _Settings:
-    """What a worker needs besides the points (small, picklable)."""
-
-    task: str
-    kind: str
-    seed: int
-    source: str
-    policy_dir: str | None
-    samples: int
-    image: bool
-
-
 def _run_points(
-    settings: _Settings, items: list[tuple[int, dict[str, float]]]
+    settings: EpisodeSettings, kind: str, items: list[tuple[int, dict[str, float]]]
 ) -> list[tuple[int, bool, int, int, str]]:
     """Worker entry point: ``(index, failed, failure_step, onset_step, failure_type)`` of each
-    ``(index, parameter values)`` point."""
-    policy = load_policy(settings.policy_dir) if settings.source == "policy" else None
+    ``(index, parameter values)`` point of perturbation ``kind``."""
     results = []
     for index, values in items:
-        episode = run_perturbed_episode(
-            settings.task,
-            make_perturbation(settings.kind, **values),
-            seed=settings.seed,
-            index=index,
-            source=settings.source,
-            policy=policy,
-            samples=settings.samples,
-            env=task_env(settings.task, image=settings.image),
-        )
-        label = episode.label
+        label = settings.run(make_perturbation(kind, **values), index).label
         results.append(
-            (
-                index,
-                not label.success,
-                int(label.failure_step),
-                int(label.onset_step),
-                label.failure_type,
-            )
+            (index, not label.success, label.failure_step, label.onset_step, label.failure_type)
         )
     return results
 
@@ -483,9 +452,8 @@ def discover(
     out = Path(out_dir)
     _prepare_out(out, overwrite=overwrite)
 
-    settings = _Settings(
+    settings = EpisodeSettings(
         task=name,
-        kind=entry.kind,
         seed=seed,
         source=spec.source,
         policy_dir=None if policy_dir is None else str(Path(policy_dir).resolve()),
@@ -501,7 +469,7 @@ def discover(
     def run_batch(points: np.ndarray, first: int) -> list[tuple[int, bool, int, int, str]]:
         items = [(first + i, box.point(p)) for i, p in enumerate(points)]
         size = max(1, min(4, math.ceil(len(items) / (2 * workers))))
-        jobs = [(settings, items[i : i + size]) for i in range(0, len(items), size)]
+        jobs = [(settings, entry.kind, items[i : i + size]) for i in range(0, len(items), size)]
         results: list[tuple[int, bool, int, int, str]] = []
         for chunk in run_ordered(
             _run_points, jobs, backend=backend, workers=workers, address=address

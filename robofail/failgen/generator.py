@@ -200,35 +200,46 @@ class EpisodeOutcome:
 
 
 @dataclass(frozen=True)
-class _RunSettings:
-    """What every worker needs besides the per-episode perturbations (small, picklable)."""
+class EpisodeSettings:
+    """How a worker runs perturbed episodes of one run (small, picklable)."""
 
     task: str
     seed: int
     source: str
-    keep_all: bool
     policy_dir: str | None
     samples: int
     image: bool
+
+    def run(self, perturbation: Perturbation | None, index: int) -> Episode:
+        """Episode ``index`` under ``perturbation``, on this process's cached env and policy."""
+        policy = load_policy(self.policy_dir) if self.source == "policy" else None
+        return run_perturbed_episode(
+            self.task,
+            perturbation,
+            seed=self.seed,
+            index=index,
+            source=self.source,
+            policy=policy,
+            samples=self.samples,
+            env=task_env(self.task, image=self.image),
+        )
+
+
+@dataclass(frozen=True)
+class _RunSettings:
+    """What every worker needs besides the per-episode perturbations (small, picklable)."""
+
+    episodes: EpisodeSettings
+    keep_all: bool
 
 
 def _run_chunk(
     settings: _RunSettings, items: list[tuple[int, Perturbation | None]]
 ) -> list[EpisodeOutcome]:
     """Worker entry point: run (index, perturbation) pairs, return their outcomes in order."""
-    policy = load_policy(settings.policy_dir) if settings.source == "policy" else None
     outcomes = []
     for index, perturbation in items:
-        episode = run_perturbed_episode(
-            settings.task,
-            perturbation,
-            seed=settings.seed,
-            index=index,
-            source=settings.source,
-            policy=policy,
-            samples=settings.samples,
-            env=task_env(settings.task, image=settings.image),
-        )
+        episode = settings.episodes.run(perturbation, index)
         label = episode.label
         keep = settings.keep_all or not label.success
         outcomes.append(
@@ -415,13 +426,15 @@ def generate(
 
     summary = Summary(task=name, out_dir=out)
     settings = _RunSettings(
-        task=name,
-        seed=seed,
-        source=spec.source,
+        episodes=EpisodeSettings(
+            task=name,
+            seed=seed,
+            source=spec.source,
+            policy_dir=None if policy_dir is None else str(policy_dir),
+            samples=samples,
+            image=image,
+        ),
         keep_all=spec.keep == "all",
-        policy_dir=None if policy_dir is None else str(policy_dir),
-        samples=samples,
-        image=image,
     )
     with ShardedWriter(out, info, shard_size=shard_size) as writer:
         done = writer.completed_indices()
