@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from robofail import __version__
+from robofail.cli_monitor import add_parsers as add_monitor_parsers
 from robofail.errors import InvalidInputError, OutputPathError, RobofailError
 
 EXIT_USAGE = 2
@@ -220,24 +221,17 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
     return 0
 
 
-def _control_hz(env) -> float:
-    """Control rate of an env: robofail's ``control_hz``, else ``1 / dt`` (gymnasium MuJoCo
-    envs), else ``metadata["render_fps"]``, else 1.0 (unknown)."""
-    base = env.unwrapped
-    if getattr(base, "control_hz", None):
-        return float(base.control_hz)
-    if getattr(base, "dt", None):
-        return 1.0 / float(base.dt)
-    return float(env.metadata.get("render_fps") or 1.0)
-
-
 def cmd_rollout(args: argparse.Namespace) -> int:
     """Run a saved policy closed loop and store monitored rollouts."""
     import json
 
-    from robofail.data import DatasetInfo
     from robofail.policy.flow import FlowChunkPolicy
-    from robofail.policy.rollout import as_obs_dict, collect_rollouts, make_rollout_env
+    from robofail.policy.rollout import (
+        as_obs_dict,
+        collect_rollouts,
+        make_rollout_env,
+        rollout_info,
+    )
 
     if (args.task is None) == (args.env is None):
         raise InvalidInputError("give exactly one of --task (a bundled task) or --env (a gym id)")
@@ -276,23 +270,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             f"the env's observation has shape {obs['state'].shape}, the policy expects "
             f"({policy.config.state_dim},) (fields {policy.config.state_names[:4]}...)"
         )
-    info = DatasetInfo(
+    info = rollout_info(
+        env,
+        policy,
         task=task or args.env,
-        env_id=args.env or getattr(env.unwrapped, "spec_id", ""),
-        obs_names={key: (state_names if key == "state" else []) for key in obs},
-        action_names=list(policy.action_names),
-        phase_names=list(getattr(env.unwrapped, "phase_names", ["run"])),
-        control_hz=_control_hz(env),
-        extra={
-            "policy": str(args.policy),
-            "policy_fingerprint": policy.fingerprint,
-            "samples": args.samples,
-            "seed": args.seed,
-            "env_kwargs": env_kwargs,
-            "position_dims": list(policy.position_dims),
-            "horizon": policy.horizon,
-            "exec_horizon": policy.exec_horizon,
-        },
+        state_names=state_names,
+        policy=str(args.policy),
+        samples=args.samples,
+        seed=args.seed,
+        env_kwargs=env_kwargs,
     )
     env.close()
     episodes = collect_rollouts(
@@ -406,8 +392,16 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     verbs.required = True
 
-    def verb(name: str, func: Callable[[argparse.Namespace], int], help_text: str):
-        sub = verbs.add_parser(name, help=help_text, description=help_text)
+    def verb(
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str, example: str = ""
+    ):
+        sub = verbs.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=example or None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sub.set_defaults(func=func)
         return sub
 
@@ -539,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     disc.add_argument(
         "--overwrite", action="store_true", help="replace an earlier search's files in --out"
     )
+
+    add_monitor_parsers(verb)
 
     inspect = verb("inspect", cmd_inspect, "summarise a stored dataset (.h5 file or shard folder)")
     inspect.add_argument("dataset", help="dataset file or folder")

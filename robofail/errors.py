@@ -27,3 +27,8 @@ class CorruptFileError(RobofailError, OSError):
 
 class OutputPathError(RobofailError, OSError):
     """An output path cannot be written (missing permission, a file where a folder is needed...)."""
+
+
+class IncompatibleArtifactError(RobofailError, ValueError):
+    """A saved artifact (calibration, ONNX model, policy) is intact but belongs to another policy,
+    task or schema version than the one it is used with."""

@@ -7,8 +7,11 @@ of each dim's calibration range, and takes the Shannon entropy (bits) of the occ
 score is the mean over the H prediction steps. Identical samples give 0; B samples in B different
 cells give log2(B).
 
-Vectorised: cells are packed into one int64 key per point, sorted once per prediction step, and
-the entropies of all steps (and all inferences, offline) come from one pass over the run lengths.
+The mean over steps of ``log2(B) - sum_c n_c log2(n_c) / B`` (``n_c`` the samples in cell c) is
+``log2(B) - sum n log2 n / (B H)`` over all (step, cell) runs, so one sort per step and one table
+lookup give the score: cells are packed into one int64 key per point (20 bits per dim, signed
+digits, so distinct cells never share a key), each step's B keys are sorted, and the run lengths
+of equal keys are the cell counts.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 _BITS_PER_DIM = 20
 _CELL_LIMIT = (1 << (_BITS_PER_DIM - 1)) - 1
+MAX_POSITION_DIMS = 63 // _BITS_PER_DIM
 
 
 def chunk_positions(chunks: np.ndarray, position_dims: np.ndarray, cumulative: bool) -> np.ndarray:
@@ -24,6 +28,19 @@ def chunk_positions(chunks: np.ndarray, position_dims: np.ndarray, cumulative: b
     steps (a planned path) when ``cumulative`` (delta-position actions)."""
     positions = chunks[..., position_dims]
     return np.cumsum(positions, axis=-2) if cumulative else positions
+
+
+def _key_weights(p: int) -> np.ndarray:
+    if not 1 <= p <= MAX_POSITION_DIMS:
+        raise ValueError(f"ACE packs 1 to {MAX_POSITION_DIMS} position dims, got {p}")
+    return np.array([1 << (_BITS_PER_DIM * (p - 1 - d)) for d in range(p)], dtype=np.int64)
+
+
+def _xlogx_table(b: int) -> np.ndarray:
+    counts = np.arange(b + 1, dtype=np.float64)
+    table = np.zeros(b + 1)
+    table[1:] = counts[1:] * np.log2(counts[1:])
+    return table
 
 
 def binned_entropy(positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -36,21 +53,64 @@ def binned_entropy(positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     Returns:
         (...) mean over H of each step's entropy of the B points' cells.
     """
+    return _entropy_with_inverse_cell(positions, 1.0 / np.asarray(cell, dtype=np.float64))
+
+
+def _entropy_with_inverse_cell(positions: np.ndarray, inverse_cell: np.ndarray) -> np.ndarray:
     *lead, b, h, p = positions.shape
-    cells = np.floor(positions / cell).astype(np.int64)
+    weights = _key_weights(p)
+    cells = np.floor(positions * inverse_cell).astype(np.int64)
     np.clip(cells, -_CELL_LIMIT, _CELL_LIMIT, out=cells)
-    if p * _BITS_PER_DIM > 63:
-        raise ValueError(f"ACE packs at most {63 // _BITS_PER_DIM} position dims, got {p}")
-    keys = np.zeros(cells.shape[:-1], dtype=np.int64)
-    for d in range(p):
-        keys = (keys << _BITS_PER_DIM) | (cells[..., d] + _CELL_LIMIT)
-    # columns: one per (lead..., step); rows: the B samples
-    columns = np.moveaxis(keys, -2, -1).reshape(-1, b)
-    columns.sort(axis=1)
-    new_run = np.ones_like(columns, dtype=bool)
-    new_run[:, 1:] = columns[:, 1:] != columns[:, :-1]
+    keys = cells @ weights  # (..., B, H)
+    columns = np.moveaxis(keys, -2, -1).reshape(-1, h * b)  # one row per leading index
+    rows = columns.reshape(-1, h, b)
+    rows.sort(axis=-1)
+    new_run = np.ones(rows.shape, dtype=bool)
+    new_run[..., 1:] = rows[..., 1:] != rows[..., :-1]
     starts = np.flatnonzero(new_run)
-    counts = np.diff(np.append(starts, columns.size)).astype(np.float64)
-    sums = np.bincount(starts // b, weights=counts * np.log2(counts), minlength=len(columns))
-    entropy = np.log2(b) - sums / b
-    return entropy.reshape(*lead, h).mean(axis=-1)
+    counts = np.diff(starts, append=new_run.size)
+    per_row = np.bincount(
+        starts // (h * b), weights=_xlogx_table(b)[counts], minlength=len(columns)
+    )
+    return (np.log2(b) - per_row / (b * h)).reshape(lead)
+
+
+class ChunkEntropy:
+    """ACE of one inference's chunks, with the per-call work cut to a few numpy calls.
+
+    Args:
+        position_dims: (P,) action dims that are positions.
+        cumulative: integrate the position dims over the chunk (delta-position actions).
+        cell: (P,) grid cell per dim, in the (integrated) position's units.
+    """
+
+    def __init__(self, position_dims: np.ndarray, cumulative: bool, cell: np.ndarray) -> None:
+        self.position_dims = np.asarray(position_dims, dtype=np.intp)
+        self.cumulative = bool(cumulative)
+        self.inverse_cell = 1.0 / np.asarray(cell, dtype=np.float64)
+        self._weights = _key_weights(len(self.position_dims))
+        self._tables: dict[int, np.ndarray] = {}
+
+    def __call__(self, chunks: np.ndarray) -> float:
+        """ACE (bits) of chunks (B, H, A)."""
+        b, h = chunks.shape[:2]
+        positions = chunks[:, :, self.position_dims]
+        if self.cumulative:
+            positions = np.cumsum(positions, axis=1)
+        cells = np.floor(positions * self.inverse_cell).astype(np.int64)
+        np.clip(cells, -_CELL_LIMIT, _CELL_LIMIT, out=cells)
+        keys = (cells @ self._weights).T.copy()  # (H, B)
+        keys.sort(axis=1)
+        new_run = np.empty(keys.shape, dtype=bool)
+        new_run[:, 0] = True
+        np.not_equal(keys[:, 1:], keys[:, :-1], out=new_run[:, 1:])
+        counts = np.diff(np.flatnonzero(new_run), append=keys.size)
+        table = self._tables.get(b)
+        if table is None:
+            table = self._tables[b] = _xlogx_table(b)
+        return float(np.log2(b) - table[counts].sum() / (b * h))
+
+    def episode(self, chunks: np.ndarray) -> np.ndarray:
+        """ACE of every inference of an episode: chunks (K, B, H, A) -> (K,) float64."""
+        positions = chunk_positions(chunks, self.position_dims, self.cumulative)
+        return _entropy_with_inverse_cell(positions, self.inverse_cell)

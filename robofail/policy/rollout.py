@@ -53,6 +53,7 @@ def policy_episode(
     samples: int = 32,
     max_steps: int | None = None,
     source: str = "",
+    monitor: Any = None,
 ) -> Episode:
     """Run ``policy`` closed loop for one episode and record it with the monitor's inputs.
 
@@ -62,10 +63,13 @@ def policy_episode(
         seed: env reset seed; the policy's sampling seeds derive from it.
         samples: chunks drawn per inference (B of the entropy score).
         max_steps: step limit; defaults to the env's own limit (``max_episode_steps`` or its spec).
+        monitor: a :class:`robofail.monitor.Monitor` to run on every inference (optional).
 
     Returns:
         The episode; ``extras`` hold ``embeddings`` (K, D), ``sampled_chunks`` (K, B, H, A),
-        ``executed_chunks`` (K, exec_horizon, A) and ``inference_steps`` (K,) int32.
+        ``executed_chunks`` (K, exec_horizon, A) and ``inference_steps`` (K,) int32; with a
+        monitor also ``monitor_alarms`` (K,) int8 and ``monitor_ratios`` (K, m), S/threshold of
+        each of the monitor's scores.
     """
     if samples < 1:
         raise InvalidInputError(f"samples per inference must be >= 1, got {samples}")
@@ -80,6 +84,9 @@ def policy_episode(
     sample_seeds = np.random.SeedSequence([seed, 7])
     recorder = EpisodeRecorder()
     embeddings, sampled, executed, inference_steps = [], [], [], []
+    alarms, ratios = [], []
+    if monitor is not None:
+        monitor.reset()
     queue: list[np.ndarray] = []
     for step in range(limit):
         recorder.before_action(obs, simulator_state(env), phase_of() if phase_of else 0)
@@ -89,6 +96,10 @@ def policy_episode(
             chunks = policy.sample_chunks(current, samples, chunk_seed)
             embeddings.append(policy.embed(current))
             sampled.append(chunks)
+            if monitor is not None:
+                verdict = monitor.update(embeddings[-1], chunks)
+                alarms.append(verdict.alarm)
+                ratios.append(list(verdict.ratios.values()))
             executed.append(chunks[0, : policy.exec_horizon])
             inference_steps.append(step)
             queue = list(chunks[0, : policy.exec_horizon])
@@ -99,15 +110,61 @@ def policy_episode(
         recorder.after_action(action, reward, terminated or truncated, info)
         if terminated or truncated:
             break
-    return recorder.build(
-        final_state=simulator_state(env),
-        seed=seed,
-        source=source,
-        extras={
-            "embeddings": np.stack(embeddings).astype(np.float32),
-            "sampled_chunks": np.stack(sampled).astype(np.float32),
-            "executed_chunks": np.stack(executed).astype(np.float32),
-            "inference_steps": np.asarray(inference_steps, dtype=np.int32),
+    extras = {
+        "embeddings": np.stack(embeddings).astype(np.float32),
+        "sampled_chunks": np.stack(sampled).astype(np.float32),
+        "executed_chunks": np.stack(executed).astype(np.float32),
+        "inference_steps": np.asarray(inference_steps, dtype=np.int32),
+    }
+    if monitor is not None:
+        extras["monitor_alarms"] = np.asarray(alarms, dtype=np.int8)
+        extras["monitor_ratios"] = np.asarray(ratios, dtype=np.float64)
+    return recorder.build(final_state=simulator_state(env), seed=seed, source=source, extras=extras)
+
+
+def control_hz(env: gym.Env) -> float:
+    """Control rate of an env: robofail's ``control_hz``, else ``1 / dt`` (gymnasium MuJoCo
+    envs), else ``metadata["render_fps"]``, else 1.0 (unknown)."""
+    base = env.unwrapped
+    if getattr(base, "control_hz", None):
+        return float(base.control_hz)
+    if getattr(base, "dt", None):
+        return 1.0 / float(base.dt)
+    return float(env.metadata.get("render_fps") or 1.0)
+
+
+def rollout_info(
+    env: gym.Env,
+    policy: ChunkPolicy,
+    *,
+    task: str = "",
+    state_names: list[str] | None = None,
+    **extra: Any,
+):
+    """The :class:`~robofail.data.DatasetInfo` of rollouts of ``policy`` on ``env``: names from
+    the env where it has them (else ``state_names``, else ``s0, s1, ...``), and the policy's
+    fingerprint, position dims and horizons (what
+    ``robofail calibrate`` reads). ``extra`` adds JSON fields (seed, env kwargs...)."""
+    from robofail.data import DatasetInfo
+
+    base = env.unwrapped
+    obs = as_obs_dict(env.observation_space.sample())
+    state_names = getattr(base, "state_names", None) or state_names
+    if state_names is None:
+        state_names = [f"s{i}" for i in range(obs["state"].shape[-1])] if "state" in obs else []
+    return DatasetInfo(
+        task=task or (env.spec.id.replace("/", "_") if env.spec else "custom"),
+        env_id=getattr(base, "spec_id", "") or (env.spec.id if env.spec else ""),
+        obs_names={key: (list(state_names) if key == "state" else []) for key in obs},
+        action_names=list(policy.action_names),
+        phase_names=list(getattr(base, "phase_names", ["run"])),
+        control_hz=control_hz(env),
+        extra={
+            "policy_fingerprint": policy.fingerprint,
+            "position_dims": [int(d) for d in policy.position_dims],
+            "horizon": int(policy.horizon),
+            "exec_horizon": int(policy.exec_horizon),
+            **extra,
         },
     )
 
@@ -118,6 +175,11 @@ def _step_limit(env: gym.Env) -> int:
         return int(base.max_episode_steps)
     if env.spec is not None and env.spec.max_episode_steps:
         return int(env.spec.max_episode_steps)
+    layer = env
+    while isinstance(layer, gym.Wrapper):  # a TimeLimit added by hand has no spec
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            return int(layer._max_episode_steps)
+        layer = layer.env
     raise InvalidInputError("the env has no step limit; pass max_steps")
 
 

@@ -1,0 +1,200 @@
+"""The monitor's verbs of the ``robofail`` command: ``calibrate`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError
+
+CALIBRATE_EXAMPLE = """example:
+  robofail calibrate --policy models/pick_place/policy --rollouts data/pick_place_rollouts.h5 \\
+      --val-failures data/pick_place_val_failures:failure --alpha 0.05 --out calib/pick_place
+
+Datasets may end in :FILTER to take one mask filter (e.g. :failure, :success)."""
+
+EVALUATE_EXAMPLE = """example:
+  robofail evaluate --monitor calib/pick_place \\
+      --rollouts data/pick_place_test.h5 data/pick_place_failures:failure --json metrics.json"""
+
+
+def _policy_identity(policy_dir: str | None, extra: dict) -> tuple[str, list[int]]:
+    """(fingerprint, position dims) from a saved policy's config.json, else from the rollouts."""
+    fingerprint = str(extra.get("policy_fingerprint", ""))
+    position_dims = extra.get("position_dims")
+    if policy_dir is not None:
+        path = Path(policy_dir) / "config.json"
+        try:
+            saved = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise InvalidInputError(
+                f"--policy {policy_dir}: no config.json, not a saved policy"
+            ) from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptFileError(f"{path}: not valid JSON ({exc})") from None
+        policy_fp = str(saved.get("fingerprint", ""))
+        if fingerprint and policy_fp and fingerprint != policy_fp:
+            raise InvalidInputError(
+                f"the rollouts were recorded with policy {fingerprint}, not {policy_dir} "
+                f"({policy_fp}); calibrate on rollouts of this policy"
+            )
+        fingerprint = policy_fp or fingerprint
+        position_dims = saved.get("config", {}).get("position_dims", position_dims)
+    if not fingerprint:
+        raise InvalidInputError(
+            "the rollouts carry no policy fingerprint; pass --policy DIR (or record them with "
+            "robofail.monitor.monitored_rollout, which stores it)"
+        )
+    if not position_dims:
+        raise InvalidInputError("no position dims known for ACE; pass --position-dims, e.g. 0,1,2")
+    return fingerprint, [int(d) for d in position_dims]
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit the scores on successful rollouts, set conformal thresholds, write the artifact."""
+    from robofail.monitor.calibrate import CalibrationSettings, calibrate
+    from robofail.monitor.episodes import load_episodes
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"{out} is a file; --out must be a folder")
+    rollouts, extra = load_episodes(args.rollouts)
+    failures = []
+    if args.val_failures:
+        failures, failure_extra = load_episodes(args.val_failures)
+        theirs = failure_extra.get("policy_fingerprint")
+        if theirs and extra.get("policy_fingerprint") and theirs != extra["policy_fingerprint"]:
+            raise InvalidInputError(
+                "--val-failures come from another policy than --rollouts "
+                f"({theirs} vs {extra['policy_fingerprint']})"
+            )
+    fingerprint, position_dims = _policy_identity(args.policy, extra)
+    if args.position_dims:
+        position_dims = [int(d) for d in args.position_dims.split(",")]
+    settings = CalibrationSettings(
+        alpha=args.alpha,
+        seed=args.seed,
+        fit_fraction=args.fit_fraction,
+        validation_fraction=args.validation_fraction,
+    )
+    calibration = calibrate(
+        rollouts,
+        out,
+        position_dims=position_dims,
+        policy_fingerprint=fingerprint,
+        validation_failures=failures,
+        settings=settings,
+        task=str(extra.get("task", "")),
+        overwrite=args.overwrite,
+        progress=lambda message: print(f"  {message}", flush=True),
+    )
+    counts = calibration["n_episodes"]
+    print(
+        f"calibrated {len(calibration['methods'])} methods at alpha={args.alpha} on "
+        f"{counts['fit']} fit / {counts['threshold']} threshold / {counts['validation']} "
+        f"validation successes and {counts['validation_failures']} validation failures -> {out}"
+    )
+    for name, record in calibration["selection"].items():
+        if name == "ace":
+            continue
+        chosen = f"windows {record['windows']}, {record['style']}"
+        if "weights" in record:
+            chosen += f", weights {record['weights']}"
+        score = record.get("validation", {}).get("balanced_accuracy")
+        tail = f", validation balanced accuracy {score:.3f}" if score is not None else ""
+        print(f"  {name:<12} {chosen}{tail}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate every calibrated method on labelled rollouts: table, JSON, plots."""
+    from robofail.monitor.episodes import load_episodes
+    from robofail.monitor.evaluate import evaluate, format_table
+
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None and json_path.is_dir():
+        raise OutputPathError(f"--json {json_path} is a folder; give a file name")
+    episodes, extra = load_episodes(args.rollouts)
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    evaluation = evaluate(
+        args.monitor,
+        episodes,
+        methods=methods,
+        policy_fingerprint=str(extra.get("policy_fingerprint", "")),
+    )
+    result = evaluation.result
+    print(f"alpha {result['alpha']}; {len(episodes)} episodes")
+    print(format_table(result))
+    print(f"\nalarms counted only before step {result['length_cap_steps']} (95th percentile of "
+          "the calibration successes' lengths):")  # fmt: skip
+    print(format_table(result, "methods_length_capped"))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = json_path.with_name(f".{json_path.name}.partial")
+        partial.write_text(json.dumps(result, indent=1))
+        partial.replace(json_path)
+        print(f"wrote {json_path}")
+    if args.plots:
+        from robofail.monitor.plots import plot_roc, plot_traces, sample_episodes
+
+        folder = Path(args.plots)
+        folder.mkdir(parents=True, exist_ok=True)
+        indices = sample_episodes(evaluation)
+        method = "robofail" if "robofail" in evaluation.rules else next(iter(evaluation.rules))
+        plot_traces(evaluation, method, folder / f"traces_{method}.png", indices)
+        plot_roc(evaluation, folder / "roc.png")
+        print(f"wrote plots to {folder}")
+    return 0
+
+
+def _open_unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), e.g. 0.05; got {text}")
+    return value
+
+
+def add_parsers(verb) -> None:
+    """Register ``calibrate`` and ``evaluate`` with ``verb(name, func, help) -> parser``."""
+    calib = verb(
+        "calibrate",
+        cmd_calibrate,
+        "calibrate the failure monitor on successful rollouts (split conformal)",
+        CALIBRATE_EXAMPLE,
+    )
+    calib.add_argument(
+        "--rollouts", nargs="+", required=True, help="monitored rollouts (files/folders[:FILTER])"
+    )
+    calib.add_argument("--out", required=True, help="artifact folder, e.g. calib/pick_place")
+    calib.add_argument("--policy", help="saved policy folder (optional if the rollouts name it)")
+    calib.add_argument(
+        "--val-failures",
+        nargs="+",
+        help="failed rollouts for choosing settings (a validation part, never the test part)",
+    )
+    calib.add_argument("--alpha", type=_open_unit, default=0.05, help="false-alarm bound (0.05)")
+    calib.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
+    calib.add_argument("--fit-fraction", type=_open_unit, default=0.4, help="default 0.4")
+    calib.add_argument("--validation-fraction", type=_open_unit, default=0.2, help="default 0.2")
+    calib.add_argument("--position-dims", help="action dims ACE looks at, e.g. 0,1,2")
+    calib.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
+
+    ev = verb(
+        "evaluate",
+        cmd_evaluate,
+        "evaluate the calibrated methods on labelled rollouts (table, JSON, plots)",
+        EVALUATE_EXAMPLE,
+    )
+    ev.add_argument("--monitor", required=True, help="calibration artifact folder")
+    ev.add_argument(
+        "--rollouts", nargs="+", required=True, help="labelled rollouts (files/folders[:FILTER])"
+    )
+    ev.add_argument("--methods", help="comma-separated method names, or 'all' (default)")
+    ev.add_argument("--json", help="write the metrics here")
+    ev.add_argument("--plots", help="folder for score-trace and ROC plots (PNG)")

@@ -1,0 +1,474 @@
+"""Calibration: fit the score models, set split-conformal thresholds, pick settings on validation.
+
+Inputs: successful rollouts of one policy (the monitor never needs failures to be *valid*) and,
+optionally, validation failures (to *choose* settings; never the test failures).
+
+1. The successes are shuffled (seeded) and split three ways: **fit** (score models, ACE cells,
+   normalisers and threshold-band shapes), **threshold** (the conformal quantiles) and
+   **validation** (choosing windows, threshold style, combination weights and the ACE variant).
+2. Every method's thresholds come from the threshold split only, through one statistic per
+   episode: with per-score normal forms z_j(t) = (S_j(t) - a_j(t)) / b_j(t) (constant style:
+   a = 0, b = the fit split's median episode maximum; band style: a, b = mean and std of S_j at
+   inference t over the fit split), the episode statistic is max_t max_j w_j z_j(t), its
+   split-conformal quantile h gives tau_j(t) = a_j(t) + h b_j(t) / w_j, and the rule alarms when any
+   S_j(t) > tau_j(t). A new successful episode alarms with probability <= alpha, whatever the
+   weights, windows and style chosen on the other splits.
+
+   - single scores (``rnd``, ``ace``, ``stac``, ``mahalanobis``, ``pca_kmeans``, ``logpzo``): one
+     score, w = 1;
+   - ``robofail``: RND and ACE calibrated jointly as one statistic, with the ACE weight (0 and
+     infinity included, so either score alone is a candidate) chosen on validation: OR's recall
+     at exactly alpha's bound;
+   - ``fiper_or``: each score at alpha / 2, alarm if either exceeds;
+   - ``fiper_and``: each score at alpha, alarm if both exceed (FIPER).
+3. The chosen settings and thresholds go to the artifact (:mod:`robofail.monitor.artifact`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from robofail import __version__
+from robofail.errors import InvalidInputError
+from robofail.monitor.artifact import (
+    ARTIFACT_KIND,
+    CALIBRATION_FILE,
+    SCHEMA_VERSION,
+    file_sha256,
+)
+from robofail.monitor.conformal import check_alpha, conformal_threshold, min_calibration_episodes
+from robofail.monitor.episodes import MonitoredEpisode
+from robofail.monitor.metrics import outcome, roc_auc, summarise
+from robofail.monitor.rules import THRESHOLD_FLOOR, MethodRule, trace, windowed_sum
+from robofail.monitor.scores import AceScore, OnnxScore, Score, StacScore
+
+EMBEDDING_SCORES = ("rnd", "mahalanobis", "pca_kmeans", "logpzo")
+LEARNED = ("rnd", "logpzo")
+SINGLE_METHODS = ("rnd", "ace", "stac", "mahalanobis", "pca_kmeans", "logpzo")
+INFINITE_WEIGHT = math.inf
+BAND_MIN_EPISODES = 5
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """Knobs of :func:`calibrate`; the defaults are what ``robofail calibrate`` uses."""
+
+    alpha: float = 0.05
+    seed: int = 0
+    fit_fraction: float = 0.4
+    validation_fraction: float = 0.2
+    windows: tuple[int, ...] = (1, 2, 3, 5)
+    styles: tuple[str, ...] = ("constant", "band")
+    ace_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, INFINITE_WEIGHT)
+    ace_cell_fractions: tuple[float, ...] = (0.01, 0.03, 0.1)
+    ace_cumulative: tuple[bool, ...] = (True, False)
+    default_window: int = 2
+    training_steps: int | None = None
+    """Gradient steps of the learned score models (RND, logpZO); None: their defaults."""
+    methods: tuple[str, ...] = (
+        "robofail", "fiper_and", "fiper_or", *SINGLE_METHODS,
+    )  # fmt: skip
+
+
+@dataclass
+class _Split:
+    """Raw per-inference scores of a group of episodes, with windowed sums cached."""
+
+    episodes: list[MonitoredEpisode]
+    raw: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    _windowed: dict[tuple[str, int], list[np.ndarray]] = field(default_factory=dict)
+
+    def score(self, name: str, scorer: Score) -> None:
+        self.raw[name] = [scorer.episode(e.embeddings, e.chunks) for e in self.episodes]
+        for key in [k for k in self._windowed if k[0] == name]:
+            del self._windowed[key]
+
+    def windowed(self, name: str, window: int) -> list[np.ndarray]:
+        key = (name, window)
+        if key not in self._windowed:
+            self._windowed[key] = [windowed_sum(r, window) for r in self.raw[name]]
+        return self._windowed[key]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    scores: tuple[str, ...]
+    windows: tuple[int, ...]
+    style: str
+    combine: str  # "joint" (one statistic), "or" (alpha/m each), "and" (alpha each)
+    weights: tuple[float, ...] = ()
+
+
+def _normal_form(
+    split: _Split, name: str, window: int, style: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) arrays by inference index (length 1 for the constant style) from the fit split."""
+    series = split.windowed(name, window)
+    if style == "constant":
+        scale = float(np.median([s.max() for s in series]))
+        return np.zeros(1), np.array([max(scale, THRESHOLD_FLOOR)])
+    longest = max(len(s) for s in series)
+    counts = np.zeros(longest)
+    sums, squares = np.zeros(longest), np.zeros(longest)
+    for s in series:
+        counts[: len(s)] += 1
+        sums[: len(s)] += s
+        squares[: len(s)] += s * s
+    usable = max(1, int(np.sum(counts >= min(BAND_MIN_EPISODES, len(series)))))
+    mean = sums[:usable] / counts[:usable]
+    std = np.sqrt(np.maximum(squares[:usable] / counts[:usable] - mean**2, 0.0))
+    floor = max(0.1 * float(np.median(std)), 0.01 * float(np.abs(mean).max()), THRESHOLD_FLOOR)
+    return mean, np.maximum(std, floor)
+
+
+def _at(band: np.ndarray, k: int) -> np.ndarray:
+    return band[np.minimum(np.arange(k), len(band) - 1)]
+
+
+def _statistic_maxima(
+    split: _Split, candidate: _Candidate, forms: list[tuple[np.ndarray, np.ndarray]],
+    members: list[int],
+) -> np.ndarray:  # fmt: skip
+    """Per-episode max over t of max over ``members`` of w_j z_j(t)."""
+    maxima = np.full(len(split.episodes), -np.inf)
+    for j in members:
+        name, window = candidate.scores[j], candidate.windows[j]
+        weight = candidate.weights[j] if candidate.weights else 1.0
+        a, b = forms[j]
+        for i, s in enumerate(split.windowed(name, window)):
+            k = len(s)
+            if weight == INFINITE_WEIGHT:
+                z = (s - _at(a, k)) / _at(b, k)  # handled by scaling the other weights to 0
+            else:
+                z = weight * (s - _at(a, k)) / _at(b, k)
+            maxima[i] = max(maxima[i], float(z.max()))
+    return maxima
+
+
+def _rule(
+    name: str, candidate: _Candidate, fit: _Split, threshold: _Split, alpha: float
+) -> MethodRule:
+    pairs = zip(candidate.scores, candidate.windows, strict=True)
+    forms = [_normal_form(fit, s, w, candidate.style) for s, w in pairs]
+    m = len(candidate.scores)
+    if candidate.combine == "joint":
+        weights = candidate.weights or (1.0,) * m
+        if INFINITE_WEIGHT in weights:  # only the infinitely weighted scores count
+            active = [j for j in range(m) if weights[j] == INFINITE_WEIGHT]
+        else:
+            active = [j for j in range(m) if weights[j] > 0]
+        h = conformal_threshold(_statistic_maxima(threshold, candidate, forms, active), alpha)
+        thresholds = []
+        for j, (a, b) in enumerate(forms):
+            if j in active:
+                weight = 1.0 if weights[j] == INFINITE_WEIGHT else weights[j]
+                thresholds.append(np.maximum(a + h * b / weight, THRESHOLD_FLOOR))
+            else:  # a score the rule ignores: a threshold it can never exceed
+                thresholds.append(np.array([np.finfo(np.float64).max]))
+        combine = "any"
+    else:
+        level = alpha / m if candidate.combine == "or" else alpha
+        single = _Candidate(candidate.scores, candidate.windows, candidate.style, "joint")
+        thresholds = []
+        for j, (a, b) in enumerate(forms):
+            h = conformal_threshold(_statistic_maxima(threshold, single, forms, [j]), level)
+            thresholds.append(np.maximum(a + h * b, THRESHOLD_FLOOR))
+        combine = "any" if candidate.combine == "or" else "all"
+    return MethodRule(
+        name, candidate.scores, candidate.windows, combine, tuple(thresholds), candidate.style
+    )
+
+
+def method_outcomes(rule: MethodRule, split: _Split, cap_steps: int | None = None) -> list:
+    """Per-episode :class:`~robofail.monitor.metrics.Outcome` of ``rule`` on a scored split."""
+    results = []
+    for i, episode in enumerate(split.episodes):
+        t = trace(rule, {name: split.raw[name][i] for name in rule.scores})
+        results.append(
+            outcome(
+                t.alarms,
+                t.combined(rule.combine),
+                episode.inference_steps,
+                success=episode.success,
+                nominal=episode.nominal,
+                failure_step=episode.failure_step,
+                family=episode.family,
+                cap_steps=cap_steps,
+            )
+        )
+    return results
+
+
+def _candidates(method: str, settings: CalibrationSettings) -> list[_Candidate]:
+    windows, styles = settings.windows, settings.styles
+    if method in SINGLE_METHODS:
+        return [_Candidate((method,), (w,), s, "joint") for s in styles for w in windows]
+    pairs = list(itertools.product(windows, windows))
+    if method == "fiper_and":
+        return [_Candidate(("rnd", "ace"), p, s, "and") for s in styles for p in pairs]
+    if method == "fiper_or":
+        return [_Candidate(("rnd", "ace"), p, s, "or") for s in styles for p in pairs]
+    candidates = []
+    for style, pair, weight in itertools.product(styles, pairs, settings.ace_weights):
+        if weight == 0.0 and pair[1] != windows[0]:
+            continue  # ACE ignored: its window does not matter
+        if weight == INFINITE_WEIGHT and pair[0] != windows[0]:
+            continue  # RND ignored
+        candidates.append(_Candidate(("rnd", "ace"), pair, style, "joint", (1.0, weight)))
+    return candidates
+
+
+def _default_candidate(method: str, settings: CalibrationSettings) -> _Candidate:
+    w = settings.default_window
+    if method in SINGLE_METHODS:
+        return _Candidate((method,), (w,), "constant", "joint")
+    combine = {"fiper_and": "and", "fiper_or": "or"}.get(method, "joint")
+    weights = (1.0, 1.0) if combine == "joint" else ()
+    return _Candidate(("rnd", "ace"), (w, w), "constant", combine, weights)
+
+
+def _ace_cell(
+    fit: list[MonitoredEpisode], position_dims: list[int], cumulative: bool, fraction: float
+) -> list[float]:
+    chunks = np.concatenate([e.chunks for e in fit])[..., position_dims]
+    if cumulative:
+        chunks = np.cumsum(chunks, axis=-2)
+    flat = chunks.reshape(-1, len(position_dims))
+    spread = np.percentile(flat, 99, axis=0) - np.percentile(flat, 1, axis=0)
+    return [float(max(fraction * s, 1e-6)) for s in spread]
+
+
+def split_successes(
+    episodes: list[MonitoredEpisode], settings: CalibrationSettings
+) -> tuple[list, list, list]:
+    """Seeded fit / threshold / validation split of the successful episodes.
+
+    Raises:
+        InvalidInputError: too few successes for ``alpha`` (the message says how many).
+    """
+    check_alpha(settings.alpha)
+    successes = [e for e in episodes if e.success]
+    n = len(successes)
+    threshold_share = 1.0 - settings.fit_fraction - settings.validation_fraction
+    if not (0 < settings.fit_fraction < 1 and 0 <= settings.validation_fraction < 1
+            and threshold_share > 0):  # fmt: skip
+        raise InvalidInputError(
+            "fit and validation fractions must be in (0, 1) and leave a threshold share > 0"
+        )
+    needed = min_calibration_episodes(settings.alpha)
+    n_fit = max(1, round(settings.fit_fraction * n))
+    n_val = round(settings.validation_fraction * n)
+    n_threshold = n - n_fit - n_val
+    if n_threshold < needed or n_fit < 2:
+        total = math.ceil(max(needed / threshold_share, 2 / settings.fit_fraction))
+        raise InvalidInputError(
+            f"{n} successful rollouts are too few to calibrate at alpha={settings.alpha}: the "
+            f"threshold split ({threshold_share:.0%} of them) needs >= {needed}, so record at "
+            f"least {total} successful rollouts (>= 100 in the threshold split recommended), "
+            "or raise alpha"
+        )
+    order = np.random.default_rng(settings.seed).permutation(n)
+    chosen = [successes[i] for i in order]
+    return chosen[:n_fit], chosen[n_fit : n_fit + n_threshold], chosen[n_fit + n_threshold :]
+
+
+def calibrate(
+    rollouts: list[MonitoredEpisode],
+    out: str | Path,
+    *,
+    position_dims: list[int],
+    policy_fingerprint: str,
+    validation_failures: list[MonitoredEpisode] = (),
+    settings: CalibrationSettings = CalibrationSettings(),
+    task: str = "",
+    overwrite: bool = False,
+    progress: Callable[[str], None] = lambda message: None,
+) -> dict:
+    """Calibrate every method on ``rollouts`` and write the artifact to ``out``.
+
+    Args:
+        rollouts: monitored rollouts of one policy; only the successful ones are used.
+        out: artifact folder (written whole, then moved in place).
+        position_dims: action dims ACE looks at.
+        policy_fingerprint: stored so a mismatched policy is refused at load time.
+        validation_failures: failed episodes for choosing settings (never the test ones).
+        settings: see :class:`CalibrationSettings`.
+        overwrite: replace an existing artifact at ``out``.
+        progress: called with a short message at each stage.
+
+    Returns:
+        The ``calibration.json`` content.
+    """
+    from robofail.monitor.fit import FITTERS
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InvalidInputError(f"{out} already exists; pass overwrite=True (--overwrite)")
+    fit_eps, threshold_eps, val_eps = split_successes(rollouts, settings)
+    failures = [e for e in validation_failures if not e.success]
+    first = fit_eps[0]
+    dim, (_, horizon, action_dim) = first.embeddings.shape[1], first.chunks.shape[1:]
+    for e in [*fit_eps, *threshold_eps, *val_eps, *failures]:
+        if e.embeddings.shape[1] != dim or e.chunks.shape[2:] != (horizon, action_dim):
+            raise InvalidInputError(f"{e.name}: embedding/chunk sizes differ from the others")
+    if not position_dims or max(position_dims) >= action_dim or min(position_dims) < 0:
+        raise InvalidInputError(f"position dims {position_dims} do not fit {action_dim} actions")
+    steps = np.concatenate([np.diff(e.inference_steps) for e in fit_eps])
+    offset = int(np.bincount(steps).argmax()) if len(steps) else horizon
+    fit, threshold = _Split(fit_eps), _Split(threshold_eps)
+    validation = _Split(val_eps + failures)
+    splits = (fit, threshold, validation)
+    embeddings = np.concatenate([e.embeddings for e in fit_eps])
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        import onnx
+
+        score_specs: dict[str, dict] = {}
+        for index, name in enumerate(EMBEDDING_SCORES):
+            progress(f"fitting {name}")
+            steps = (
+                {}
+                if settings.training_steps is None or name not in LEARNED
+                else {"steps": settings.training_steps}
+            )
+            model = FITTERS[name](embeddings, seed=settings.seed + index, **steps)
+            path = staging / f"{name}.onnx"
+            onnx.save(model, path)
+            score_specs[name] = {"type": "onnx", "file": path.name, "sha256": file_sha256(path)}
+            scorer = OnnxScore(path)
+            for split in splits:
+                split.score(name, scorer)
+        if 0 < offset < horizon:
+            score_specs["stac"] = {"type": "stac", "offset": offset}
+            for split in splits:
+                split.score("stac", StacScore(offset))
+        progress("choosing the ACE variant")
+        ace_choice = _choose_ace(fit_eps, splits, position_dims, settings, bool(failures))
+        score_specs["ace"] = ace_choice.pop("spec")
+        methods, selection = {}, {"ace": ace_choice}
+        for method in settings.methods:
+            if method == "stac" and "stac" not in score_specs:
+                continue
+            progress(f"calibrating {method}")
+            rule, record = _select(method, fit, threshold, validation, settings, bool(failures))
+            methods[method] = rule.to_json()
+            selection[method] = record
+        lengths = [e.length for e in threshold_eps]
+        calibration = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": ARTIFACT_KIND,
+            "library_version": __version__,
+            "alpha": settings.alpha,
+            "policy_fingerprint": policy_fingerprint,
+            "task": task,
+            "embedding_dim": int(dim),
+            "horizon": int(horizon),
+            "action_dim": int(action_dim),
+            "exec_horizon": offset,
+            "position_dims": list(position_dims),
+            "seed": settings.seed,
+            "n_episodes": {
+                "fit": len(fit_eps),
+                "threshold": len(threshold_eps),
+                "validation": len(val_eps),
+                "validation_failures": len(failures),
+            },
+            "length_cap_steps": math.ceil(np.percentile(lengths, 95)),
+            "scores": score_specs,
+            "methods": methods,
+            "default_method": "robofail" if "robofail" in methods else next(iter(methods)),
+            "selection": selection,
+        }
+        (staging / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=1))
+        _replace_folder(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return calibration
+
+
+def _replace_folder(staging: Path, out: Path) -> None:
+    """Move the finished ``staging`` folder to ``out``; an old ``out`` is removed only after."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old)
+    else:
+        staging.rename(out)
+
+
+def _choose_ace(fit_eps, splits, position_dims, settings, have_failures) -> dict:
+    """Pick the ACE cell fraction and path mode by the validation ROC-AUC of the episode max."""
+    variants = list(itertools.product(settings.ace_cumulative, settings.ace_cell_fractions))
+    default = (True, 0.03) if (True, 0.03) in variants else variants[0]
+    best, best_auc, table = None, -1.0, []
+    validation = splits[2]
+    for cumulative, fraction in variants if have_failures else [default]:
+        cell = _ace_cell(fit_eps, position_dims, cumulative, fraction)
+        scorer = AceScore(position_dims, cumulative, cell)
+        maxima = [float(scorer.episode(None, e.chunks).max()) for e in validation.episodes]
+        auc = roc_auc(
+            [m for m, e in zip(maxima, validation.episodes, strict=True) if not e.success],
+            [m for m, e in zip(maxima, validation.episodes, strict=True) if e.success],
+        )
+        table.append({"cumulative": cumulative, "cell_fraction": fraction, "roc_auc": auc})
+        if best is None or (auc or 0.0) > best_auc:
+            best, best_auc = (cumulative, fraction, cell), auc or 0.0
+    cumulative, fraction, cell = best
+    scorer = AceScore(position_dims, cumulative, cell)
+    for split in splits:
+        split.score("ace", scorer)
+    spec = {
+        "type": "ace",
+        "position_dims": list(position_dims),
+        "cumulative": cumulative,
+        "cell": cell,
+        "cell_fraction": fraction,
+    }
+    return {"spec": spec, "candidates": table}
+
+
+def _select(method, fit, threshold, validation, settings, have_failures):
+    """The method's rule with the best validation balanced accuracy (then TWA, then order)."""
+    alpha = settings.alpha
+    if not have_failures:
+        candidate = _default_candidate(method, settings)
+        rule = _rule(method, candidate, fit, threshold, alpha)
+        return rule, {"chosen_by": "default (no validation failures)", **_describe(candidate)}
+    best = None
+    candidates = _candidates(method, settings)
+    for order, candidate in enumerate(candidates):
+        rule = _rule(method, candidate, fit, threshold, alpha)
+        metrics = summarise(method_outcomes(rule, validation))
+        key = (metrics["balanced_accuracy"] or 0.0, metrics["twa"] or 0.0, -order)
+        if best is None or key > best[0]:
+            best = (key, rule, candidate, metrics)
+    _, rule, candidate, metrics = best
+    return rule, {
+        "chosen_by": "validation balanced accuracy",
+        "candidates": len(candidates),
+        **_describe(candidate),
+        "validation": {k: metrics[k] for k in ("balanced_accuracy", "twa", "tpr", "tnr")},
+    }
+
+
+def _describe(candidate: _Candidate) -> dict:
+    weights = [("inf" if w == INFINITE_WEIGHT else w) for w in candidate.weights]
+    return {
+        "windows": list(candidate.windows),
+        "style": candidate.style,
+        **({"weights": weights} if weights else {}),
+    }
