@@ -51,7 +51,7 @@ class UnreachableGoal(gym.Wrapper):
         self.goal = np.asarray(goal, dtype=float)
 
     def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
+        _, info = self.env.reset(**kwargs)
         self.env.unwrapped.goal = self.goal.copy()
         return self.env.unwrapped._obs(), info
 

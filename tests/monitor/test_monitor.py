@@ -78,7 +78,8 @@ def test_streaming_monitor_matches_offline_evaluation(artifact, data):
             raw = {n: s.episode(episode.embeddings, episode.chunks) for n, s in scores.items()}
             offline = trace(rule, raw)
             monitor.reset()
-            verdicts = [monitor.update(e, c) for e, c in zip(episode.embeddings, episode.chunks)]
+            inputs = zip(episode.embeddings, episode.chunks, strict=True)
+            verdicts = [monitor.update(e, c) for e, c in inputs]
             assert [v.alarm for v in verdicts] == offline.alarms.tolist()
             streamed = np.array([[v.windowed[n] for n in rule.scores] for v in verdicts])
             np.testing.assert_allclose(streamed, offline.windowed, rtol=1e-5, atol=1e-6)
@@ -167,10 +168,10 @@ def test_monitor_wrapper_reports_verdicts_in_info(artifact):
     from robofail.monitor.wrappers import MonitorWrapper
 
     env = MonitorWrapper(make_env(failing=True), ReachChunkPolicy(), Monitor.load(artifact))
-    obs, info = env.reset(seed=3)
+    _, info = env.reset(seed=3)
     verdicts = [info["robofail"]]
     for _ in range(20):
-        obs, reward, terminated, truncated, info = env.step(env.next_action())
+        _, _, terminated, truncated, info = env.step(env.next_action())
         verdicts.append(info["robofail"])
         if terminated or truncated:
             break
