@@ -79,6 +79,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         seed=args.seed,
         fit_fraction=args.fit_fraction,
         validation_fraction=args.validation_fraction,
+        training_steps=args.training_steps,
     )
     calibration = calibrate(
         rollouts,
@@ -182,6 +183,11 @@ def add_parsers(verb) -> None:
     calib.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
     calib.add_argument("--fit-fraction", type=_open_unit, default=0.4, help="default 0.4")
     calib.add_argument("--validation-fraction", type=_open_unit, default=0.2, help="default 0.2")
+    calib.add_argument(
+        "--training-steps",
+        type=int,
+        help="gradient steps of the learned scores (RND, logpZO; default 1500 and 3000)",
+    )
     calib.add_argument("--position-dims", help="action dims ACE looks at, e.g. 0,1,2")
     calib.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
 

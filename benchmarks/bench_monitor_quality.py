@@ -1,0 +1,131 @@
+"""Detection quality of every monitor method on the bundled tasks, on held-out test rollouts.
+
+Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--policies``):
+
+- ``calib.h5``: 320 nominal rollouts (seed 100); their successes are split into fit /
+  threshold / validation parts by ``robofail calibrate``;
+- ``val_failures``: 120 episodes of the ``policy_failures`` spec (seed 301), the failures of
+  which choose windows, threshold style and weights (validation only);
+- ``test_nominal.h5``: 220 fresh nominal rollouts (seed 200) and ``test_failures``: 300
+  episodes of the ``policy_failures`` spec (seed 302): the test set, used for nothing else.
+
+Missing datasets are recorded with the ``robofail`` command. The monitor is calibrated at each
+``--alphas`` and evaluated on the test nominal successes plus the test failures (perturbed runs
+that still succeeded are left out, so negatives are exactly the nominal population the conformal
+bound is about). Prints the tables and writes ``benchmarks/results/monitor_quality.json``.
+
+    python benchmarks/bench_monitor_quality.py [--tasks pick_place push peg_insert]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from robofail.monitor.calibrate import CalibrationSettings, calibrate
+from robofail.monitor.episodes import load_episodes
+from robofail.monitor.evaluate import evaluate, format_table
+
+DATASETS = {
+    "calib.h5": ["rollout", "-n", "320", "--seed", "100"],
+    "test_nominal.h5": ["rollout", "-n", "220", "--seed", "200"],
+    "val_failures": ["generate", "--spec", "policy_failures", "-n", "120", "--seed", "301"],
+    "test_failures": ["generate", "--spec", "policy_failures", "-n", "300", "--seed", "302"],
+}
+
+
+def ensure_data(task: str, folder: Path, policy: Path, workers: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, args in DATASETS.items():
+        path = folder / name
+        if path.exists():
+            continue
+        command = [sys.executable, "-m", "robofail.cli", args[0], "--task", task, "--policy",
+                   str(policy), *args[1:], "--workers", str(workers), "--out", str(path)]  # fmt: skip
+        subprocess.run(command, check=True)
+
+
+def run_task(task: str, folder: Path, policy: Path, alphas: list[float], seed: int) -> dict:
+    rollouts, extra = load_episodes([str(folder / "calib.h5")])
+    val_failures, _ = load_episodes([f"{folder / 'val_failures'}:failure"])
+    test, _ = load_episodes(
+        [str(folder / "test_nominal.h5"), f"{folder / 'test_failures'}:failure"]
+    )
+    policy_config = json.loads((policy / "config.json").read_text())
+    rows = {}
+    for alpha in alphas:
+        out = folder / f"calib_alpha{alpha}"
+        start = time.perf_counter()
+        calibration = calibrate(
+            rollouts,
+            out,
+            position_dims=policy_config["config"]["position_dims"],
+            policy_fingerprint=policy_config["fingerprint"],
+            validation_failures=val_failures,
+            settings=CalibrationSettings(alpha=alpha, seed=seed),
+            task=task,
+            overwrite=True,
+        )
+        seconds = time.perf_counter() - start
+        result = evaluate(out, test, policy_fingerprint=policy_config["fingerprint"]).result
+        n = result["methods"]["robofail"]["n_success"]
+        bound = alpha + 2 * math.sqrt(alpha * (1 - alpha) / n)
+        print(f"\n== {task}, alpha {alpha}: false-alarm bound {bound:.3f} on {n} successes ==")
+        print(format_table(result))
+        print(f"-- alarms counted before step {result['length_cap_steps']} --")
+        print(format_table(result, "methods_length_capped"))
+        rows[str(alpha)] = {
+            "calibration_seconds": seconds,
+            "n_episodes": calibration["n_episodes"],
+            "selection": calibration["selection"],
+            "false_alarm_bound": bound,
+            **result,
+        }
+    return {"policy_fingerprint": extra.get("policy_fingerprint"), "alphas": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["pick_place", "push", "peg_insert"])
+    parser.add_argument("--data", default="runs/bench_monitor_quality")
+    parser.add_argument("--policies", default="runs/bench_policy_quality")
+    parser.add_argument("--alphas", nargs="+", type=float, default=[0.05, 0.1])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default="benchmarks/results/monitor_quality.json")
+    args = parser.parse_args()
+    results = {}
+    for task in args.tasks:
+        policy = Path(args.policies) / task / "policy"
+        folder = Path(args.data) / task
+        ensure_data(task, folder, policy, args.workers)
+        results[task] = run_task(task, folder, policy, args.alphas, args.seed)
+    summary = {}
+    for alpha in map(str, args.alphas):
+        per_method: dict[str, list[float]] = {}
+        for task in results.values():
+            for method, metrics in task["alphas"][alpha]["methods"].items():
+                per_method.setdefault(method, []).append(metrics["balanced_accuracy"])
+        summary[alpha] = {m: sum(v) / len(v) for m, v in per_method.items() if None not in v}
+        ranked = sorted(summary[alpha].items(), key=lambda item: -item[1])
+        print(f"\nmean balanced accuracy over tasks, alpha {alpha}: "
+              + ", ".join(f"{m} {v:.3f}" for m, v in ranked))  # fmt: skip
+    payload = {
+        "benchmark": "monitor_quality",
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "tasks": results,
+        "mean_balanced_accuracy": summary,
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(payload, indent=1))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
