@@ -46,8 +46,10 @@ def ensure_data(task: str, folder: Path, policy: Path, workers: int) -> None:
         path = folder / name
         if path.exists():
             continue
-        command = [sys.executable, "-m", "robofail.cli", args[0], "--task", task, "--policy",
-                   str(policy), *args[1:], "--workers", str(workers), "--out", str(path)]  # fmt: skip
+        command = [
+            sys.executable, "-m", "robofail.cli", args[0], "--task", task,
+            "--policy", str(policy), *args[1:], "--workers", str(workers), "--out", str(path),
+        ]  # fmt: skip
         subprocess.run(command, check=True)
 
 

@@ -31,7 +31,8 @@ def calibrated(data):
     out = data / "calib"
     result = run_cli(
         "calibrate", "--rollouts", data / "calib.h5",
-        "--val-failures", f"{data / 'fail.h5'}:failure", "--alpha", "0.1", "--training-steps", "100", "--out", out,
+        "--val-failures", f"{data / 'fail.h5'}:failure",
+        "--alpha", "0.1", "--training-steps", "100", "--out", out,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "robofail" in result.stdout
@@ -81,9 +82,7 @@ def test_bad_input_gives_one_line_and_exit_2(data, calibrated, tmp_path):
         run_cli("calibrate", "--rollouts", calib, "--alpha", "0.001", "--out", tmp_path / "b"),
         "record at least",
     )
-    _one_line_error(
-        run_cli("calibrate", "--rollouts", calib, "--out", calibrated), "--overwrite"
-    )
+    _one_line_error(run_cli("calibrate", "--rollouts", calib, "--out", calibrated), "--overwrite")
     _one_line_error(
         run_cli("calibrate", "--rollouts", tmp_path / "nope.h5", "--out", tmp_path / "c"),
         "no such dataset",
