@@ -4,10 +4,12 @@ Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--
 
 - ``calib.h5``: 320 nominal rollouts (seed 100); their successes are split into fit /
   threshold / validation parts by ``robofail calibrate``;
-- ``val_failures``: 120 episodes of the ``policy_failures`` spec (seed 301), the failures of
-  which choose windows, threshold style and weights (validation only);
-- ``test_nominal.h5``: 220 fresh nominal rollouts (seed 200) and ``test_failures``: 300
-  episodes of the ``policy_failures`` spec (seed 302): the test set, used for nothing else.
+- ``val_failures``: episodes of the ``policy_failures`` spec (seed 301; 120 for pick_place, 80
+  for the slower contact tasks), the failures of which choose windows, threshold style and
+  weights (validation only);
+- ``test_nominal.h5``: 220 fresh nominal rollouts (seed 200) and ``test_failures``: episodes
+  of the ``policy_failures`` spec (seed 302; 300 for pick_place, 200 for push and peg_insert):
+  the test set, used for nothing else.
 
 Missing datasets are recorded with the ``robofail`` command. The monitor is calibrated at each
 ``--alphas`` and evaluated on the test nominal successes plus the test failures (perturbed runs
@@ -32,17 +34,40 @@ from robofail.monitor.calibrate import CalibrationSettings, calibrate
 from robofail.monitor.episodes import load_episodes
 from robofail.monitor.evaluate import evaluate, format_table
 
-DATASETS = {
-    "calib.h5": ["rollout", "-n", "320", "--seed", "100"],
-    "test_nominal.h5": ["rollout", "-n", "220", "--seed", "200"],
-    "val_failures": ["generate", "--spec", "policy_failures", "-n", "120", "--seed", "301"],
-    "test_failures": ["generate", "--spec", "policy_failures", "-n", "300", "--seed", "302"],
-}
+FAILURE_EPISODES = {"pick_place": (120, 300), "push": (80, 200), "peg_insert": (80, 200)}
+
+
+def datasets(task: str) -> dict[str, list[str]]:
+    """Dataset name -> the robofail verb and arguments that record it."""
+    n_val, n_test = FAILURE_EPISODES.get(task, (80, 200))
+    failures = ["generate", "--spec", "policy_failures"]
+    return {
+        "calib.h5": ["rollout", "-n", "320", "--seed", "100"],
+        "test_nominal.h5": ["rollout", "-n", "220", "--seed", "200"],
+        "val_failures": [
+            "generate",
+            "--spec",
+            "policy_failures",
+            "-n",
+            str(n_val),
+            "--seed",
+            "301",
+        ],
+        "test_failures": [
+            "generate",
+            "--spec",
+            "policy_failures",
+            "-n",
+            str(n_test),
+            "--seed",
+            "302",
+        ],
+    }
 
 
 def ensure_data(task: str, folder: Path, policy: Path, workers: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for name, args in DATASETS.items():
+    for name, args in datasets(task).items():
         path = folder / name
         if path.exists():
             continue
