@@ -44,24 +44,8 @@ def datasets(task: str) -> dict[str, list[str]]:
     return {
         "calib.h5": ["rollout", "-n", "320", "--seed", "100"],
         "test_nominal.h5": ["rollout", "-n", "220", "--seed", "200"],
-        "val_failures": [
-            "generate",
-            "--spec",
-            "policy_failures",
-            "-n",
-            str(n_val),
-            "--seed",
-            "301",
-        ],
-        "test_failures": [
-            "generate",
-            "--spec",
-            "policy_failures",
-            "-n",
-            str(n_test),
-            "--seed",
-            "302",
-        ],
+        "val_failures": [*failures, "-n", str(n_val), "--seed", "301"],
+        "test_failures": [*failures, "-n", str(n_test), "--seed", "302"],
     }
 
 
