@@ -136,6 +136,7 @@ def control_hz(env: gym.Env) -> float:
 def rollout_info(
     env: gym.Env,
     policy: ChunkPolicy,
+    /,
     *,
     task: str = "",
     state_names: list[str] | None = None,
