@@ -75,6 +75,8 @@ class Monitor:
         self.embedding_dim = int(calibration["embedding_dim"])
         self.horizon = int(calibration["horizon"])
         self.action_dim = int(calibration["action_dim"])
+        self._embedding_shape = (self.embedding_dim,)
+        self._chunk_tail = (self.horizon, self.action_dim)
         self._step: int | None = None
 
     @classmethod
@@ -127,12 +129,26 @@ class Monitor:
         """
         if self._step is None:
             raise InvalidInputError("Monitor.update before reset(): call monitor.reset() first")
-        embedding = self._checked(embedding, "embedding", (self.embedding_dim,))
-        chunks = self._checked(chunks, "chunks", (None, self.horizon, self.action_dim))
+        if not (
+            type(embedding) is np.ndarray
+            and embedding.shape == self._embedding_shape
+            and embedding.dtype.kind == "f"
+        ):
+            self._refuse(embedding, "embedding", self._embedding_shape)
+        if not (
+            type(chunks) is np.ndarray
+            and chunks.ndim == 3
+            and chunks.shape[1:] == self._chunk_tail
+            and chunks.dtype.kind == "f"
+        ):
+            self._refuse(chunks, "chunks", (None, *self._chunk_tail))
         if chunks.shape[0] < 2:
             raise InvalidInputError(
                 f"chunks: need B >= 2 sampled chunks per inference, got {chunks.shape[0]}"
             )
+        if not (np.isfinite(embedding).all() and np.isfinite(chunks).all()):
+            bad = "embedding" if not np.isfinite(embedding).all() else "chunks"
+            raise InvalidInputError(f"{bad}: contains NaN or inf; the monitor cannot score it")
         step = self._step
         names = self.rule.scores
         raw, windowed, ratios, fired = {}, {}, {}, []
@@ -151,18 +167,13 @@ class Monitor:
         return Verdict(step, alarm, tuple(fired), raw, windowed, ratios, self.rule.name)
 
     @staticmethod
-    def _checked(array: np.ndarray, name: str, shape: tuple) -> np.ndarray:
+    def _refuse(array: object, name: str, shape: tuple) -> None:
+        """Raise the error that says what is wrong with an input that failed the fast check."""
         if not isinstance(array, np.ndarray):
             raise InvalidInputError(f"{name}: expected a numpy array, got {type(array).__name__}")
         if array.dtype.kind != "f":
             raise InvalidInputError(
                 f"{name}: expected a floating-point array (float32), got dtype {array.dtype}"
             )
-        if array.ndim != len(shape) or any(
-            want is not None and got != want for got, want in zip(array.shape, shape, strict=True)
-        ):
-            wanted = "(" + ", ".join("B" if s is None else str(s) for s in shape) + ")"
-            raise InvalidInputError(f"{name}: expected shape {wanted}, got {array.shape}")
-        if not np.isfinite(array).all():
-            raise InvalidInputError(f"{name}: contains NaN or inf; the monitor cannot score it")
-        return array
+        wanted = "(" + ", ".join("B" if s is None else str(s) for s in shape) + ")"
+        raise InvalidInputError(f"{name}: expected shape {wanted}, got {array.shape}")
