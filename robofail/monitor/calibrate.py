@@ -18,7 +18,11 @@ optionally, validation failures (to *choose* settings; never the test failures).
      score, w = 1;
    - ``robofail``: RND and ACE calibrated jointly as one statistic, with the ACE weight (0 and
      infinity included, so either score alone is a candidate) chosen on validation: OR's recall
-     at exactly alpha's bound;
+     at exactly alpha's bound. Validation also chooses how much of alpha the rule spends
+     (alpha, alpha/2 or alpha/4, where the threshold split is large enough): when failures are
+     easy to see, a lower false-alarm rate costs no recall. Joint rules are compared by their
+     validation TPR and their *known* conformal false-alarm rate (n + 1 - k) / (n + 1), which
+     is exact, rather than by the few validation successes;
    - ``fiper_or``: each score at alpha / 2, alarm if either exceeds;
    - ``fiper_and``: each score at alpha, alarm if both exceed (FIPER).
 3. The chosen settings and thresholds go to the artifact (:mod:`robofail.monitor.artifact`).
@@ -45,7 +49,12 @@ from robofail.monitor.artifact import (
     SCHEMA_VERSION,
     file_sha256,
 )
-from robofail.monitor.conformal import check_alpha, conformal_threshold, min_calibration_episodes
+from robofail.monitor.conformal import (
+    check_alpha,
+    conformal_rank,
+    conformal_threshold,
+    min_calibration_episodes,
+)
 from robofail.monitor.episodes import MonitoredEpisode
 from robofail.monitor.metrics import outcome, roc_auc, summarise
 from robofail.monitor.rules import THRESHOLD_FLOOR, MethodRule, trace, windowed_sum
@@ -72,6 +81,9 @@ class CalibrationSettings:
     ace_cell_fractions: tuple[float, ...] = (0.01, 0.03, 0.1)
     ace_cumulative: tuple[bool, ...] = (True, False)
     default_window: int = 2
+    alpha_levels: tuple[float, ...] = (1.0, 0.5, 0.25)
+    """robofail's rule may spend only this share of alpha on false alarms (chosen on validation;
+    the bound alpha holds for every choice)."""
     training_steps: int | None = None
     """Gradient steps of the learned score models (RND, logpZO); None: their defaults."""
     methods: tuple[str, ...] = (
@@ -106,6 +118,7 @@ class _Candidate:
     style: str
     combine: str  # "joint" (one statistic), "or" (alpha/m each), "and" (alpha each)
     weights: tuple[float, ...] = ()
+    level: float = 1.0  # joint: the conformal quantile is taken at alpha * level
 
 
 def _normal_form(
@@ -166,7 +179,8 @@ def _rule(
             active = [j for j in range(m) if weights[j] == INFINITE_WEIGHT]
         else:
             active = [j for j in range(m) if weights[j] > 0]
-        h = conformal_threshold(_statistic_maxima(threshold, candidate, forms, active), alpha)
+        maxima = _statistic_maxima(threshold, candidate, forms, active)
+        h = conformal_threshold(maxima, alpha * candidate.level)
         thresholds = []
         for j, (a, b) in enumerate(forms):
             if j in active:
@@ -208,8 +222,13 @@ def method_outcomes(rule: MethodRule, split: _Split, cap_steps: int | None = Non
     return results
 
 
-def _candidates(method: str, settings: CalibrationSettings) -> list[_Candidate]:
+def _candidates(method: str, settings: CalibrationSettings, n_threshold: int) -> list[_Candidate]:
     windows, styles = settings.windows, settings.styles
+    levels = [
+        level
+        for level in settings.alpha_levels
+        if min_calibration_episodes(settings.alpha * level) <= n_threshold
+    ]
     if method in SINGLE_METHODS:
         return [_Candidate((method,), (w,), s, "joint") for s in styles for w in windows]
     pairs = list(itertools.product(windows, windows))
@@ -218,12 +237,13 @@ def _candidates(method: str, settings: CalibrationSettings) -> list[_Candidate]:
     if method == "fiper_or":
         return [_Candidate(("rnd", "ace"), p, s, "or") for s in styles for p in pairs]
     candidates = []
-    for style, pair, weight in itertools.product(styles, pairs, settings.ace_weights):
+    grid = itertools.product(levels, styles, pairs, settings.ace_weights)
+    for level, style, pair, weight in grid:
         if weight == 0.0 and pair[1] != windows[0]:
             continue  # ACE ignored: its window does not matter
         if weight == INFINITE_WEIGHT and pair[0] != windows[0]:
             continue  # RND ignored
-        candidates.append(_Candidate(("rnd", "ace"), pair, style, "joint", (1.0, weight)))
+        candidates.append(_Candidate(("rnd", "ace"), pair, style, "joint", (1.0, weight), level))
     return candidates
 
 
@@ -449,16 +469,26 @@ def _select(method, fit, threshold, validation, settings, have_failures):
         rule = _rule(method, candidate, fit, threshold, alpha)
         return rule, {"chosen_by": "default (no validation failures)", **_describe(candidate)}
     best = None
-    candidates = _candidates(method, settings)
+    n = len(threshold.episodes)
+    candidates = _candidates(method, settings, n)
     for order, candidate in enumerate(candidates):
         rule = _rule(method, candidate, fit, threshold, alpha)
         metrics = summarise(method_outcomes(rule, validation))
-        key = (metrics["balanced_accuracy"] or 0.0, metrics["twa"] or 0.0, -order)
+        if candidate.combine == "joint":
+            # one conformal statistic: its false-alarm rate on new successes is known exactly,
+            # (n + 1 - k) / (n + 1); the validation successes would only add noise to it
+            level = alpha * candidate.level
+            expected_tnr = conformal_rank(n, level) / (n + 1)
+            accuracy = 0.5 * ((metrics["tpr"] or 0.0) + expected_tnr)
+        else:
+            accuracy = metrics["balanced_accuracy"] or 0.0
+        key = (accuracy, metrics["twa"] or 0.0, -order)
         if best is None or key > best[0]:
             best = (key, rule, candidate, metrics)
-    _, rule, candidate, metrics = best
+    (accuracy, *_), rule, candidate, metrics = best
     return rule, {
-        "chosen_by": "validation balanced accuracy",
+        "chosen_by": "validation balanced accuracy (joint rules: expected conformal TNR)",
+        "selection_score": accuracy,
         "candidates": len(candidates),
         **_describe(candidate),
         "validation": {k: metrics[k] for k in ("balanced_accuracy", "twa", "tpr", "tnr")},
@@ -471,4 +501,5 @@ def _describe(candidate: _Candidate) -> dict:
         "windows": list(candidate.windows),
         "style": candidate.style,
         **({"weights": weights} if weights else {}),
+        **({"alpha_level": candidate.level} if candidate.level != 1.0 else {}),
     }
