@@ -99,7 +99,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         f"validation successes and {counts['validation_failures']} validation failures -> {out}"
     )
     for name, record in calibration["selection"].items():
-        if name == "ace":
+        if name == "ace_variant":
             continue
         chosen = f"windows {record['windows']}, {record['style']}"
         if "weights" in record:
@@ -181,8 +181,8 @@ def add_parsers(verb) -> None:
     )
     calib.add_argument("--alpha", type=_open_unit, default=0.05, help="false-alarm bound (0.05)")
     calib.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
-    calib.add_argument("--fit-fraction", type=_open_unit, default=0.4, help="default 0.4")
-    calib.add_argument("--validation-fraction", type=_open_unit, default=0.2, help="default 0.2")
+    calib.add_argument("--fit-fraction", type=_open_unit, default=0.3, help="default 0.3")
+    calib.add_argument("--validation-fraction", type=_open_unit, default=0.15, help="default 0.15")
     calib.add_argument(
         "--training-steps",
         type=int,

@@ -73,8 +73,8 @@ class CalibrationSettings:
 
     alpha: float = 0.05
     seed: int = 0
-    fit_fraction: float = 0.4
-    validation_fraction: float = 0.2
+    fit_fraction: float = 0.3
+    validation_fraction: float = 0.15
     windows: tuple[int, ...] = (1, 2, 3, 5)
     styles: tuple[str, ...] = ("constant", "band")
     ace_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, INFINITE_WEIGHT)
@@ -377,7 +377,7 @@ def calibrate(
         progress("choosing the ACE variant")
         ace_choice = _choose_ace(fit_eps, splits, position_dims, settings, bool(failures))
         score_specs["ace"] = ace_choice.pop("spec")
-        methods, selection = {}, {"ace": ace_choice}
+        methods, selection = {}, {"ace_variant": ace_choice}
         for method in settings.methods:
             if method == "stac" and "stac" not in score_specs:
                 continue
