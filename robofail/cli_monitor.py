@@ -76,6 +76,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         position_dims = [int(d) for d in args.position_dims.split(",")]
     settings = CalibrationSettings(
         alpha=args.alpha,
+        delta=None if args.marginal else args.delta,
         seed=args.seed,
         fit_fraction=args.fit_fraction,
         validation_fraction=args.validation_fraction,
@@ -180,6 +181,17 @@ def add_parsers(verb) -> None:
         help="failed rollouts for choosing settings (a validation part, never the test part)",
     )
     calib.add_argument("--alpha", type=_open_unit, default=0.05, help="false-alarm bound (0.05)")
+    calib.add_argument(
+        "--delta",
+        type=_open_unit,
+        default=0.1,
+        help="P(false-alarm rate > alpha) <= delta over the calibration draw (default 0.1)",
+    )
+    calib.add_argument(
+        "--marginal",
+        action="store_true",
+        help="plain split conformal: false-alarm rate <= alpha on average (ignores --delta)",
+    )
     calib.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
     calib.add_argument("--fit-fraction", type=_open_unit, default=0.3, help="default 0.3")
     calib.add_argument("--validation-fraction", type=_open_unit, default=0.15, help="default 0.15")

@@ -53,6 +53,7 @@ from robofail.monitor.conformal import (
     check_alpha,
     conformal_rank,
     conformal_threshold,
+    false_alarm_rate,
     min_calibration_episodes,
 )
 from robofail.monitor.episodes import MonitoredEpisode
@@ -72,6 +73,9 @@ class CalibrationSettings:
     """Knobs of :func:`calibrate`; the defaults are what ``robofail calibrate`` uses."""
 
     alpha: float = 0.05
+    delta: float | None = 0.1
+    """Training-conditional guarantee: P(false-alarm rate > alpha) <= delta over the draw of the
+    calibration episodes (None: the marginal guarantee, E[false-alarm rate] <= alpha)."""
     seed: int = 0
     fit_fraction: float = 0.3
     validation_fraction: float = 0.15
@@ -168,7 +172,12 @@ def _statistic_maxima(
 
 
 def _rule(
-    name: str, candidate: _Candidate, fit: _Split, threshold: _Split, alpha: float
+    name: str,
+    candidate: _Candidate,
+    fit: _Split,
+    threshold: _Split,
+    alpha: float,
+    delta: float | None = None,
 ) -> MethodRule:
     pairs = zip(candidate.scores, candidate.windows, strict=True)
     forms = [_normal_form(fit, s, w, candidate.style) for s, w in pairs]
@@ -180,7 +189,7 @@ def _rule(
         else:
             active = [j for j in range(m) if weights[j] > 0]
         maxima = _statistic_maxima(threshold, candidate, forms, active)
-        h = conformal_threshold(maxima, alpha * candidate.level)
+        h = conformal_threshold(maxima, alpha * candidate.level, delta)
         thresholds = []
         for j, (a, b) in enumerate(forms):
             if j in active:
@@ -190,11 +199,13 @@ def _rule(
                 thresholds.append(np.array([np.finfo(np.float64).max]))
         combine = "any"
     else:
-        level = alpha / m if candidate.combine == "or" else alpha
+        share = 1.0 / m if candidate.combine == "or" else 1.0  # union bound for OR
+        level = alpha * share
         single = _Candidate(candidate.scores, candidate.windows, candidate.style, "joint")
         thresholds = []
         for j, (a, b) in enumerate(forms):
-            h = conformal_threshold(_statistic_maxima(threshold, single, forms, [j]), level)
+            maxima = _statistic_maxima(threshold, single, forms, [j])
+            h = conformal_threshold(maxima, level, None if delta is None else delta * share)
             thresholds.append(np.maximum(a + h * b, THRESHOLD_FLOOR))
         combine = "any" if candidate.combine == "or" else "all"
     return MethodRule(
@@ -227,7 +238,7 @@ def _candidates(method: str, settings: CalibrationSettings, n_threshold: int) ->
     levels = [
         level
         for level in settings.alpha_levels
-        if min_calibration_episodes(settings.alpha * level) <= n_threshold
+        if min_calibration_episodes(settings.alpha * level, settings.delta) <= n_threshold
     ]
     if method in SINGLE_METHODS:
         return [_Candidate((method,), (w,), s, "joint") for s in styles for w in windows]
@@ -284,7 +295,11 @@ def split_successes(
         raise InvalidInputError(
             "fit and validation fractions must be in (0, 1) and leave a threshold share > 0"
         )
-    needed = min_calibration_episodes(settings.alpha)
+    half_delta = None if settings.delta is None else settings.delta / 2
+    needed = max(
+        min_calibration_episodes(settings.alpha, settings.delta),
+        min_calibration_episodes(settings.alpha / 2, half_delta),  # OR: alpha / 2 per score
+    )
     n_fit = max(1, round(settings.fit_fraction * n))
     n_val = round(settings.validation_fraction * n)
     n_threshold = n - n_fit - n_val
@@ -391,6 +406,7 @@ def calibrate(
             "kind": ARTIFACT_KIND,
             "library_version": __version__,
             "alpha": settings.alpha,
+            "delta": settings.delta,
             "policy_fingerprint": policy_fingerprint,
             "task": task,
             "embedding_dim": int(dim),
@@ -466,19 +482,19 @@ def _select(method, fit, threshold, validation, settings, have_failures):
     alpha = settings.alpha
     if not have_failures:
         candidate = _default_candidate(method, settings)
-        rule = _rule(method, candidate, fit, threshold, alpha)
+        rule = _rule(method, candidate, fit, threshold, alpha, settings.delta)
         return rule, {"chosen_by": "default (no validation failures)", **_describe(candidate)}
     best = None
     n = len(threshold.episodes)
     candidates = _candidates(method, settings, n)
     for order, candidate in enumerate(candidates):
-        rule = _rule(method, candidate, fit, threshold, alpha)
+        rule = _rule(method, candidate, fit, threshold, alpha, settings.delta)
         metrics = summarise(method_outcomes(rule, validation))
         if candidate.combine == "joint":
             # one conformal statistic: its false-alarm rate on new successes is known exactly,
             # (n + 1 - k) / (n + 1); the validation successes would only add noise to it
             level = alpha * candidate.level
-            expected_tnr = conformal_rank(n, level) / (n + 1)
+            expected_tnr = 1.0 - false_alarm_rate(n, conformal_rank(n, level, settings.delta))
             accuracy = 0.5 * ((metrics["tpr"] or 0.0) + expected_tnr)
         else:
             accuracy = metrics["balanced_accuracy"] or 0.0

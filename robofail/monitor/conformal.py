@@ -6,6 +6,12 @@ finite-sample split-conformal quantile: with n calibration values and miscoverag
 threshold is the k-th smallest value, ``k = ceil((n + 1) (1 - alpha))``. A new successful episode
 then exceeds it with probability at most ``alpha`` (exchangeability). ``k > n`` means there are
 not enough calibration episodes for that ``alpha``: an error, never a silent threshold.
+
+That bound is *marginal*: averaged over calibration sets. The false-alarm rate of one calibrated
+threshold is itself random, Beta(n + 1 - k, k) distributed, and with n ~ 100-200 it often lands
+a few points above alpha. With ``delta`` the rank is raised to the smallest k whose
+Beta(n + 1 - k, k) exceeds alpha with probability at most delta: *training-conditional*
+validity, P(false-alarm rate > alpha) <= delta over the draw of the calibration episodes.
 """
 
 from __future__ import annotations
@@ -17,17 +23,43 @@ import numpy as np
 from robofail.errors import InvalidInputError
 
 
-def conformal_rank(n: int, alpha: float) -> int:
-    """k = ceil((n + 1)(1 - alpha)): the rank (1-based) of the threshold among n values."""
+def conformal_rank(n: int, alpha: float, delta: float | None = None) -> int:
+    """The rank (1-based) of the threshold among n values: k = ceil((n + 1)(1 - alpha)), or with
+    ``delta`` the smallest k >= that with P(Beta(n + 1 - k, k) > alpha) <= delta (n + 1 if
+    none)."""
     check_alpha(alpha)
     # the small epsilon keeps e.g. (19 + 1) * 0.95 = 19.000000000000004 at 19
-    return math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
+    k = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
+    if delta is None or k > n:
+        return k
+    check_delta(delta)
+    from scipy.stats import beta
+
+    ranks = np.arange(k, n + 1)
+    exceed = beta.sf(alpha, n + 1 - ranks, ranks)
+    ok = np.flatnonzero(exceed <= delta)
+    return int(ranks[ok[0]]) if len(ok) else n + 1
 
 
-def min_calibration_episodes(alpha: float) -> int:
-    """Smallest n for which ``conformal_rank(n, alpha) <= n``: ceil(1/alpha) - 1."""
+def false_alarm_rate(n: int, k: int) -> float:
+    """Expected false-alarm rate of the k-th smallest of n calibration values: (n+1-k)/(n+1)."""
+    return (n + 1 - k) / (n + 1)
+
+
+def min_calibration_episodes(alpha: float, delta: float | None = None) -> int:
+    """Smallest n for which ``conformal_rank(n, alpha, delta) <= n``: ceil(1/alpha) - 1, or
+    with ``delta`` the smallest n with (1 - alpha)^n <= delta."""
     check_alpha(alpha)
-    return max(1, math.ceil(1.0 / alpha - 1e-9) - 1)
+    if delta is None:
+        return max(1, math.ceil(1.0 / alpha - 1e-9) - 1)
+    check_delta(delta)
+    return max(1, math.ceil(math.log(delta) / math.log1p(-alpha) - 1e-9))
+
+
+def check_delta(delta: float) -> None:
+    """Raise unless 0 < delta < 1."""
+    if not isinstance(delta, (int, float)) or not 0.0 < float(delta) < 1.0:
+        raise InvalidInputError(f"delta must be a number in (0, 1), e.g. 0.1; got {delta!r}")
 
 
 def check_alpha(alpha: float) -> None:
@@ -36,8 +68,9 @@ def check_alpha(alpha: float) -> None:
         raise InvalidInputError(f"alpha must be a number in (0, 1), e.g. 0.05; got {alpha!r}")
 
 
-def conformal_threshold(values: np.ndarray, alpha: float) -> float:
-    """The split-conformal threshold of per-episode statistics ``values`` (n,).
+def conformal_threshold(values: np.ndarray, alpha: float, delta: float | None = None) -> float:
+    """The split-conformal threshold of per-episode statistics ``values`` (n,); see
+    :func:`conformal_rank` for ``delta``.
 
     Raises:
         InvalidInputError: non-finite values, or too few values for ``alpha`` (the message says
@@ -47,12 +80,12 @@ def conformal_threshold(values: np.ndarray, alpha: float) -> float:
     if not np.all(np.isfinite(values)):
         raise InvalidInputError("calibration statistics must be finite numbers")
     n = len(values)
-    k = conformal_rank(n, alpha)
+    k = conformal_rank(n, alpha, delta)
     if k > n:
-        need = min_calibration_episodes(alpha)
+        need = min_calibration_episodes(alpha, delta)
+        what = "" if delta is None else f" with delta={delta}"
         raise InvalidInputError(
-            f"{n} calibration episodes are too few for alpha={alpha}: the conformal quantile "
-            f"needs at least {need} (k = ceil((n + 1)(1 - alpha)) must be <= n); add successful "
-            f"rollouts or raise alpha"
+            f"{n} calibration episodes are too few for alpha={alpha}{what}: the conformal "
+            f"quantile needs at least {need}; add successful rollouts or raise alpha"
         )
     return float(np.partition(values, k - 1)[k - 1])

@@ -24,7 +24,7 @@ import numpy as np
 
 from robofail import __version__
 from robofail.errors import InvalidInputError
-from robofail.monitor.onnx_graph import GraphBuilder
+from robofail.onnx_graph import GraphBuilder
 
 STD_FLOOR = 1e-6
 

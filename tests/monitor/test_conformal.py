@@ -69,3 +69,24 @@ def test_threshold_is_a_value_of_the_set_or_an_error(values, alpha):
         threshold = conformal_threshold(arr, alpha)
         assert threshold in arr
         assert np.sum(arr <= threshold) >= k
+
+
+def test_training_conditional_rank_bounds_the_false_alarm_rate_with_probability_1_minus_delta():
+    """Over many calibration draws, the realised false-alarm rate of the delta-threshold exceeds
+    alpha in at most about delta of them; the marginal threshold exceeds it far more often."""
+    rng = np.random.default_rng(1)
+    n, alpha, delta, draws = 150, 0.05, 0.1, 3000
+    k_pac, k_marginal = conformal_rank(n, alpha, delta), conformal_rank(n, alpha)
+    assert k_marginal < k_pac <= n
+    # uniform scores: the false-alarm rate of the k-th smallest value t is 1 - t
+    calibration = np.sort(rng.uniform(size=(draws, n)), axis=1)
+    pac_rates = 1.0 - calibration[:, k_pac - 1]
+    marginal_rates = 1.0 - calibration[:, k_marginal - 1]
+    assert np.mean(pac_rates > alpha) <= delta + 0.02
+    assert np.mean(marginal_rates > alpha) > 0.3
+
+
+def test_training_conditional_minimum_episodes():
+    assert min_calibration_episodes(0.05, 0.1) == 45  # (0.95)^45 < 0.1 <= (0.95)^44
+    with pytest.raises(InvalidInputError, match="delta=0.1"):
+        conformal_threshold(np.ones(40), 0.05, 0.1)

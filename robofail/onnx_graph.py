@@ -1,8 +1,8 @@
 """Small ONNX graphs built straight from numpy weights (training side; needs ``onnx``).
 
-The fitted score models are a few matrix products, so their graphs are written out op by op with
-``onnx.helper`` rather than traced from torch: the graph holds exactly the math of the score,
-with no exporter in between, and loads in any onnxruntime that reads opset 17.
+The monitor's score models and the recovery policy are a few matrix products, so their graphs are
+written out op by op with ``onnx.helper`` rather than traced from torch: the graph holds exactly
+the model's math, with no exporter in between, and loads in any onnxruntime that reads opset 17.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ OPSET = 17
 
 
 class GraphBuilder:
-    """Builds a graph with one float32 input ``name`` of shape (N, dim) and float32 outputs.
-
-    Every method returns the name of the value it adds.
+    """Builds a graph whose first float32 input is ``input_name`` (N, dim); :meth:`add_input`
+    adds more. Every method returns the name of the value it adds.
     """
 
     def __init__(self, input_name: str, dim: int) -> None:
@@ -30,6 +29,13 @@ class GraphBuilder:
         self.initializers: list = []
         self.inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", dim])]
         self._count = 0
+
+    def add_input(self, name: str, dim: int) -> str:
+        """Another float32 input (N, dim)."""
+        self.inputs.append(
+            self._helper.make_tensor_value_info(name, self._tensor.FLOAT, ["N", dim])
+        )
+        return name
 
     def _name(self, stem: str) -> str:
         self._count += 1
@@ -72,16 +78,28 @@ class GraphBuilder:
         """(N, K) -> (N,) sum of squares per row."""
         return self.op("ReduceSumSquare", x, axes=[1], keepdims=0)
 
-    def model(self, output: str, output_name: str, metadata: dict[str, str]):
-        """The finished, checked ``onnx.ModelProto`` whose output ``output_name`` is ``output``."""
+    def model(
+        self,
+        output: str,
+        output_name: str,
+        metadata: dict[str, str],
+        output_shape: tuple = ("N",),
+        graph_name: str = "robofail_score",
+    ):
+        """The finished, checked ``onnx.ModelProto`` whose output ``output_name`` (of shape
+        ``output_shape``) is ``output``."""
         import onnx
 
         self.nodes.append(self._helper.make_node("Identity", [output], [output_name]))
         graph = self._helper.make_graph(
             self.nodes,
-            "robofail_score",
+            graph_name,
             self.inputs,
-            [self._helper.make_tensor_value_info(output_name, self._tensor.FLOAT, ["N"])],
+            [
+                self._helper.make_tensor_value_info(
+                    output_name, self._tensor.FLOAT, list(output_shape)
+                )
+            ],
             initializer=self.initializers,
         )
         model = self._helper.make_model(
