@@ -88,5 +88,5 @@ def test_training_conditional_rank_bounds_the_false_alarm_rate_with_probability_
 
 def test_training_conditional_minimum_episodes():
     assert min_calibration_episodes(0.05, 0.1) == 45  # (0.95)^45 < 0.1 <= (0.95)^44
-    with pytest.raises(InvalidInputError, match="delta=0.1"):
+    with pytest.raises(InvalidInputError, match=r"delta=0\.1"):
         conformal_threshold(np.ones(40), 0.05, 0.1)

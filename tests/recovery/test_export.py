@@ -1,0 +1,101 @@
+"""Recovery policy: torch vs onnxruntime parity on real inputs, metadata checks, bad files."""
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from robofail.errors import CorruptFileError, IncompatibleArtifactError, InvalidInputError
+from robofail.recovery import RecoveryPolicy
+from robofail.recovery.model import RecoveryConfig, chunk_targets, export_onnx, train_recovery
+from robofail.tasks import make_env, make_expert
+
+
+def expert_pairs(task: str, episodes: int, horizon: int):
+    """(state, next-H expert actions) pairs from real expert episodes of a bundled task."""
+    env = make_env(task)
+    states, targets = [], []
+    for seed in range(episodes):
+        obs, _ = env.reset(seed=seed)
+        expert = make_expert(env)
+        episode_states, actions = [], []
+        for _ in range(60):
+            action = expert.act()
+            episode_states.append(obs["state"])
+            actions.append(action)
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+        states.extend(episode_states)
+        targets.extend(chunk_targets(np.array(actions), horizon))
+    return env, np.array(states, np.float32), np.array(targets, np.float32)
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "failure-conditioned"])
+def exported(request, tmp_path_factory):
+    env, states, targets = expert_pairs("push", 4, horizon=8)
+    types = ["slip", "push"] if request.param else []
+    config = RecoveryConfig(
+        task="push",
+        state_names=list(env.state_names),
+        action_names=list(env.action_names),
+        action_low=env.action_space.low.tolist(),
+        action_high=env.action_space.high.tolist(),
+        failure_types=types,
+        hidden=64,
+    )
+    names = [types[i % 2] for i in range(len(states))] if types else None
+    net, _ = train_recovery(states, targets, config, failure_types=names, steps=200)
+    path = tmp_path_factory.mktemp("rec") / "recovery.onnx"
+    onnx.save(export_onnx(net, config), path)
+    return net, config, path, states
+
+
+def test_onnx_matches_torch_within_1e_5(exported):
+    net, config, path, states = exported
+    policy = RecoveryPolicy.load(path, task="push", state_names=config.state_names)
+    for i in range(0, len(states), 7):
+        failure = config.failure_types[i % 2] if config.failure_types else None
+        onehot = None
+        if failure is not None:
+            onehot = torch.zeros(1, len(config.failure_types))
+            onehot[0, config.failure_types.index(failure)] = 1
+        with torch.no_grad():
+            expected = net(torch.as_tensor(states[i : i + 1]), onehot)[0].numpy()
+        np.testing.assert_allclose(policy.act(states[i], failure), expected, atol=1e-5)
+
+
+def test_dynamic_batch_and_checked_model(exported):
+    import onnxruntime as ort
+
+    _, config, path, states = exported
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {"state": states[:5]}
+    if config.failure_types:
+        feeds["failure"] = np.eye(2, dtype=np.float32)[[0, 1, 0, 1, 0]]
+    (chunk,) = session.run(None, feeds)
+    assert chunk.shape == (5, 8, len(config.action_names))
+
+
+def test_metadata_mismatch_and_bad_input_are_refused(exported, tmp_path):
+    _, config, path, states = exported
+    with pytest.raises(IncompatibleArtifactError, match="task"):
+        RecoveryPolicy.load(path, task="pick_place")
+    with pytest.raises(IncompatibleArtifactError, match="state_names"):
+        RecoveryPolicy.load(path, state_names=config.state_names[::-1])
+    policy = RecoveryPolicy.load(path)
+    with pytest.raises(InvalidInputError, match="shape"):
+        policy.act(states[0][:-1])
+    with pytest.raises(InvalidInputError, match="NaN"):
+        policy.act(np.full_like(states[0], np.nan))
+    if config.failure_types:
+        with pytest.raises(InvalidInputError, match="unknown failure type"):
+            policy.act(states[0], "meteor")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CorruptFileError, match="not a valid ONNX model"):
+        RecoveryPolicy.load(broken)
+    with pytest.raises(CorruptFileError, match="not found"):
+        RecoveryPolicy.load(tmp_path / "missing.onnx")
