@@ -1,7 +1,7 @@
 """Monitored rollouts of a small numpy chunk policy on PointReach (an env robofail did not write).
 
 The policy plans a straight path to the goal it observes and samples chunks around it; its
-embedding is a fixed random feature map of the observation. Failures are real: a wrapper moves
+embedding is the observation with a fixed random feature map of it. Failures are real: a wrapper moves
 the goal out of the reachable box (the env's own success check then never fires), which also
 moves the observation out of the embedding's training range.
 """
@@ -25,11 +25,13 @@ class ReachChunkPolicy:
 
     def __init__(self) -> None:
         rng = np.random.default_rng(0)
-        self.weights = rng.normal(size=(4, 16))
-        self.bias = rng.normal(size=16)
+        self.weights = rng.normal(size=(4, 12)) * 0.5
+        self.bias = rng.normal(size=12) * 0.5
 
     def embed(self, obs):
-        return np.tanh(obs["state"][-1] @ self.weights + self.bias).astype(np.float32)
+        """(16,): the state itself and 12 smooth random features of it."""
+        state = obs["state"][-1].astype(np.float64)
+        return np.r_[state, np.tanh(state @ self.weights + self.bias)].astype(np.float32)
 
     def sample_chunks(self, obs, n, seed):
         state = obs["state"][-1].astype(np.float64)
@@ -46,7 +48,7 @@ class ReachChunkPolicy:
 class UnreachableGoal(gym.Wrapper):
     """Moves the goal to ``goal`` (outside the box the point can reach) after reset."""
 
-    def __init__(self, env, goal=(1.8, -1.8)):
+    def __init__(self, env, goal=(2.5, -2.5)):
         super().__init__(env)
         self.goal = np.asarray(goal, dtype=float)
 

@@ -1,0 +1,161 @@
+"""The supervisor: base policy under the monitor, recovery policy switched in on an alarm.
+
+Call :meth:`Supervisor.act` once per control step with the newest observation. In ``base`` mode
+the base policy's chunks are executed and every inference goes through the monitor. On an alarm
+the supervisor switches to ``recovery``: the recovery policy acts, while the base policy keeps
+being queried every ``exec_horizon`` steps *for the monitor only*; it switches back when the
+monitor has been calm for ``calm_inferences`` inferences in a row or after
+``max_recovery_steps`` steps. Every switch is appended to :attr:`Supervisor.switches` and logged.
+
+A recovery policy that raises or returns non-finite actions never takes the control loop down
+silently: the error is logged at ERROR level, recorded in :attr:`Supervisor.errors`, and the
+base policy takes over again. Bad observations raise :class:`~robofail.errors.InvalidInputError`.
+Imports numpy and onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from robofail.errors import InvalidInputError
+from robofail.monitor.runtime import Monitor
+from robofail.policy.protocol import ChunkPolicy, ObservationWindow
+from robofail.recovery.runtime import RecoveryPolicy
+
+log = logging.getLogger("robofail.supervisor")
+
+
+@dataclass(frozen=True)
+class Switch:
+    """One change of the acting policy at control step ``step``."""
+
+    step: int
+    to: str
+    reason: str
+
+
+class Supervisor:
+    """Base policy + monitor + recovery policy in one control loop (see module docstring).
+
+    Args:
+        policy: the base chunk policy.
+        monitor: its calibrated monitor.
+        recovery: the recovery policy.
+        samples: chunks sampled per base inference (B).
+        max_recovery_steps: control steps recovery may act before the base policy takes over.
+        calm_inferences: consecutive alarm-free monitor verdicts that end recovery early.
+        failure_type: failure type given to a failure-conditioned recovery (None: unknown).
+        seed: seed of the base policy's sampling.
+    """
+
+    def __init__(
+        self,
+        policy: ChunkPolicy,
+        monitor: Monitor,
+        recovery: RecoveryPolicy,
+        *,
+        samples: int = 32,
+        max_recovery_steps: int = 24,
+        calm_inferences: int = 2,
+        failure_type: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        if max_recovery_steps < 1 or calm_inferences < 1 or samples < 2:
+            raise InvalidInputError(
+                "max_recovery_steps and calm_inferences must be >= 1 and samples >= 2"
+            )
+        self.policy, self.monitor, self.recovery = policy, monitor, recovery
+        self.samples, self.max_recovery_steps = samples, max_recovery_steps
+        self.calm_inferences, self.failure_type = calm_inferences, failure_type
+        self._seeds = np.random.SeedSequence([seed, 23])
+        self._window = ObservationWindow(policy.obs_horizon)
+        self.switches: list[Switch] = []
+        self.errors: list[str] = []
+        self.mode = "base"
+        self.last_verdict = None
+        self._started = False
+
+    def reset(self) -> None:
+        """Start a new episode (the next :meth:`act` gets its first observation)."""
+        self.monitor.reset()
+        self.mode = "base"
+        self.switches, self.errors = [], []
+        self._started = False
+        self._step = 0
+        self._base_queue: list[np.ndarray] = []
+        self._recovery_queue: list[np.ndarray] = []
+        self._since_inference = 0
+        self._recovery_steps = 0
+        self._calm = 0
+
+    def _switch(self, to: str, reason: str) -> None:
+        self.mode = to
+        self.switches.append(Switch(self._step, to, reason))
+        log.info("step %d: switch to %s (%s)", self._step, to, reason)
+
+    def _infer_base(self) -> bool:
+        """Run the base policy and the monitor on the current window; True on an alarm."""
+        window = self._window.window()
+        seed = int(self._seeds.spawn(1)[0].generate_state(1)[0])
+        chunks = self.policy.sample_chunks(window, self.samples, seed)
+        self.last_verdict = self.monitor.update(self.policy.embed(window), chunks)
+        self._base_queue = list(chunks[0, : self.policy.exec_horizon])
+        self._since_inference = 0
+        return self.last_verdict.alarm
+
+    def _recovery_action(self, state: np.ndarray) -> np.ndarray | None:
+        if not self._recovery_queue:
+            try:
+                chunk = self.recovery.act(state, self.failure_type)
+                if not np.isfinite(chunk).all():
+                    raise FloatingPointError("recovery policy returned non-finite actions")
+            except Exception as exc:  # a broken recovery must not stop the robot silently
+                message = f"step {self._step}: recovery failed ({type(exc).__name__}: {exc})"
+                self.errors.append(message)
+                log.error("%s; the base policy takes over", message)
+                return None
+            self._recovery_queue = list(chunk[: self.recovery.exec_horizon])
+        return self._recovery_queue.pop(0)
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """The action for this control step, given the newest observation dict."""
+        if not hasattr(self, "_step"):
+            raise InvalidInputError("Supervisor.act before reset(): call reset() first")
+        state = obs.get("state") if isinstance(obs, dict) else None
+        if state is None:
+            raise InvalidInputError("observation must be a dict with a 'state' array")
+        if self._started:
+            self._window.push(obs)
+        else:
+            self._window.reset(obs)
+            self._started = True
+        if self.mode == "base":
+            if not self._base_queue and self._infer_base():
+                fired = ", ".join(self.last_verdict.fired)
+                self._switch("recovery", f"alarm ({fired})")
+                self._recovery_steps, self._calm, self._recovery_queue = 0, 0, []
+        elif self._since_inference >= self.policy.exec_horizon:
+            self._calm = 0 if self._infer_base() else self._calm + 1
+            if self._calm >= self.calm_inferences:
+                self._switch("base", f"monitor calm for {self._calm} inferences")
+        if self.mode == "recovery" and self._recovery_steps >= self.max_recovery_steps:
+            self._switch("base", f"recovery ran {self._recovery_steps} steps")
+            self._base_queue = []  # a fresh base chunk, not one planned before recovery moved
+        if self.mode == "recovery":
+            action = self._recovery_action(np.asarray(state))
+            if action is None:
+                self._switch("base", "recovery error")
+                self._base_queue = []
+            else:
+                self._recovery_steps += 1
+                self._since_inference += 1
+                self._step += 1
+                return action
+        if not self._base_queue:
+            self._infer_base()  # right after recovery: one base chunk runs before a new switch
+        self._since_inference += 1
+        self._step += 1
+        return self._base_queue.pop(0)
