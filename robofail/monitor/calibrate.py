@@ -16,12 +16,13 @@ optionally, validation failures (to *choose* settings; never the test failures).
 
    - single scores (``rnd``, ``ace``, ``stac``, ``mahalanobis``, ``pca_kmeans``, ``logpzo``): one
      score, w = 1;
-   - ``robofail``: RND and ACE calibrated jointly as one statistic, with the ACE weight (0 and
-     infinity included, so either score alone is a candidate) chosen on validation: OR's recall
-     at exactly alpha's bound. Validation also chooses how much of alpha the rule spends
-     (alpha, alpha/2 or alpha/4, where the threshold split is large enough): when failures are
-     easy to see, a lower false-alarm rate costs no recall. Joint rules are compared by their
-     validation TPR and their *known* conformal false-alarm rate (n + 1 - k) / (n + 1), which
+   - ``robofail``: an embedding score (RND, logpZO, Mahalanobis or PCA + k-means) and a chunk
+     score (ACE or STAC) calibrated jointly as one statistic, with the pair, the windows and the
+     chunk score's weight (0 and infinity included, so every single score is a candidate)
+     chosen on validation: OR's recall at exactly alpha's bound. Validation also chooses how
+     much of alpha the rule spends (alpha, alpha/2 or alpha/4, where the threshold split is
+     large enough): when failures are easy to see, a lower false-alarm rate costs no recall.
+     Joint rules are compared by their validation TPR and their *known* conformal false-alarm rate (n + 1 - k) / (n + 1), which
      is exact, rather than by the few validation successes;
    - ``fiper_or``: each score at alpha / 2, alarm if either exceeds;
    - ``fiper_and``: each score at alpha, alarm if both exceed (FIPER).
@@ -81,7 +82,8 @@ class CalibrationSettings:
     validation_fraction: float = 0.15
     windows: tuple[int, ...] = (1, 2, 3, 5)
     styles: tuple[str, ...] = ("constant", "band")
-    ace_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, INFINITE_WEIGHT)
+    ace_weights: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, INFINITE_WEIGHT)
+    """robofail: weight of the chunk score (ACE or STAC) against the embedding score."""
     ace_cell_fractions: tuple[float, ...] = (0.01, 0.03, 0.1)
     ace_cumulative: tuple[bool, ...] = (True, False)
     default_window: int = 2
@@ -233,7 +235,9 @@ def method_outcomes(rule: MethodRule, split: _Split, cap_steps: int | None = Non
     return results
 
 
-def _candidates(method: str, settings: CalibrationSettings, n_threshold: int) -> list[_Candidate]:
+def _candidates(
+    method: str, settings: CalibrationSettings, n_threshold: int, available: set[str]
+) -> list[_Candidate]:
     windows, styles = settings.windows, settings.styles
     levels = [
         level
@@ -247,14 +251,22 @@ def _candidates(method: str, settings: CalibrationSettings, n_threshold: int) ->
         return [_Candidate(("rnd", "ace"), p, s, "and") for s in styles for p in pairs]
     if method == "fiper_or":
         return [_Candidate(("rnd", "ace"), p, s, "or") for s in styles for p in pairs]
+    # robofail: one embedding (OOD) score and one chunk score, calibrated as one statistic
+    ood_scores = [name for name in EMBEDDING_SCORES if name in available]
+    chunk_scores = [name for name in ("ace", "stac") if name in available]
+    chunk_windows = windows[:1] + windows[-1:] if len(windows) > 1 else windows
     candidates = []
-    grid = itertools.product(levels, styles, pairs, settings.ace_weights)
-    for level, style, pair, weight in grid:
-        if weight == 0.0 and pair[1] != windows[0]:
-            continue  # ACE ignored: its window does not matter
-        if weight == INFINITE_WEIGHT and pair[0] != windows[0]:
-            continue  # RND ignored
-        candidates.append(_Candidate(("rnd", "ace"), pair, style, "joint", (1.0, weight), level))
+    grid = itertools.product(
+        levels, styles, ood_scores, chunk_scores, windows, chunk_windows, settings.ace_weights
+    )
+    for level, style, ood, chunk, w_ood, w_chunk, weight in grid:
+        if weight == 0.0 and (w_chunk != chunk_windows[0] or chunk != chunk_scores[0]):
+            continue  # chunk score ignored: which one and its window do not matter
+        if weight == INFINITE_WEIGHT and (w_ood != windows[0] or ood != ood_scores[0]):
+            continue  # embedding score ignored
+        candidates.append(
+            _Candidate((ood, chunk), (w_ood, w_chunk), style, "joint", (1.0, weight), level)
+        )
     return candidates
 
 
@@ -486,7 +498,7 @@ def _select(method, fit, threshold, validation, settings, have_failures):
         return rule, {"chosen_by": "default (no validation failures)", **_describe(candidate)}
     best = None
     n = len(threshold.episodes)
-    candidates = _candidates(method, settings, n)
+    candidates = _candidates(method, settings, n, set(fit.raw))
     for order, candidate in enumerate(candidates):
         rule = _rule(method, candidate, fit, threshold, alpha, settings.delta)
         metrics = summarise(method_outcomes(rule, validation))
