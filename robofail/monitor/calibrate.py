@@ -22,8 +22,9 @@ optionally, validation failures (to *choose* settings; never the test failures).
      chosen on validation: OR's recall at exactly alpha's bound. Validation also chooses how
      much of alpha the rule spends (alpha, alpha/2 or alpha/4, where the threshold split is
      large enough): when failures are easy to see, a lower false-alarm rate costs no recall.
-     Joint rules are compared by their validation TPR and their *known* conformal false-alarm rate (n + 1 - k) / (n + 1), which
-     is exact, rather than by the few validation successes;
+     Joint rules are compared by their validation TPR and their *known* conformal false-alarm
+     rate (n + 1 - k) / (n + 1), which is exact, rather than by the few validation successes;
+     among candidates within one standard error of the best, the simplest is chosen;
    - ``fiper_or``: each score at alpha / 2, alarm if either exceeds;
    - ``fiper_and``: each score at alpha, alarm if both exceed (FIPER).
 3. The chosen settings and thresholds go to the artifact (:mod:`robofail.monitor.artifact`).
@@ -489,34 +490,63 @@ def _choose_ace(fit_eps, splits, position_dims, settings, have_failures) -> dict
     return {"spec": spec, "candidates": table}
 
 
+def _complexity(candidate: _Candidate) -> tuple[int, int, int]:
+    """Fewer active scores, shorter windows, constant thresholds: simpler."""
+    weights = candidate.weights or (1.0,) * len(candidate.scores)
+    if INFINITE_WEIGHT in weights:
+        active = [j for j, w in enumerate(weights) if w == INFINITE_WEIGHT]
+    else:
+        active = [j for j, w in enumerate(weights) if w > 0]
+    windows = sum(candidate.windows[j] for j in active)
+    return len(active), windows, int(candidate.style == "band")
+
+
 def _select(method, fit, threshold, validation, settings, have_failures):
-    """The method's rule with the best validation balanced accuracy (then TWA, then order)."""
+    """The method's rule chosen on validation by the one-standard-error rule.
+
+    Each candidate gets a validation accuracy: for joint rules (one conformal statistic) the mean
+    of its validation TPR and its exact expected TNR, 1 - (n + 1 - k) / (n + 1); for AND / OR the
+    validation balanced accuracy. With hundreds of candidates and a few dozen validation
+    failures, the top score is biased upwards (one failure is 1-2 points of TPR), so the chosen
+    candidate is the simplest one within one standard error of the best (then the best TWA).
+    """
     alpha = settings.alpha
     if not have_failures:
         candidate = _default_candidate(method, settings)
         rule = _rule(method, candidate, fit, threshold, alpha, settings.delta)
         return rule, {"chosen_by": "default (no validation failures)", **_describe(candidate)}
-    best = None
     n = len(threshold.episodes)
     candidates = _candidates(method, settings, n, set(fit.raw))
+    scored = []
     for order, candidate in enumerate(candidates):
         rule = _rule(method, candidate, fit, threshold, alpha, settings.delta)
         metrics = summarise(method_outcomes(rule, validation))
+        tpr = metrics["tpr"] or 0.0
         if candidate.combine == "joint":
             # one conformal statistic: its false-alarm rate on new successes is known exactly,
             # (n + 1 - k) / (n + 1); the validation successes would only add noise to it
             level = alpha * candidate.level
-            expected_tnr = 1.0 - false_alarm_rate(n, conformal_rank(n, level, settings.delta))
-            accuracy = 0.5 * ((metrics["tpr"] or 0.0) + expected_tnr)
+            tnr = 1.0 - false_alarm_rate(n, conformal_rank(n, level, settings.delta))
+            variance = tpr * (1 - tpr) / max(metrics["n_failure"], 1)
         else:
-            accuracy = metrics["balanced_accuracy"] or 0.0
-        key = (accuracy, metrics["twa"] or 0.0, -order)
-        if best is None or key > best[0]:
-            best = (key, rule, candidate, metrics)
-    (accuracy, *_), rule, candidate, metrics = best
+            tnr = metrics["tnr"] or 0.0
+            variance = tpr * (1 - tpr) / max(metrics["n_failure"], 1) + tnr * (1 - tnr) / max(
+                metrics["n_success"], 1
+            )
+        error = 0.5 * math.sqrt(max(variance, 1.0 / max(metrics["n_failure"], 1) ** 2))
+        scored.append((0.5 * (tpr + tnr), error, order, candidate, rule, metrics))
+    best_accuracy, best_error = max(scored, key=lambda item: (item[0], -item[2]))[:2]
+    eligible = [item for item in scored if item[0] >= best_accuracy - best_error]
+    accuracy, _, _, candidate, rule, metrics = min(
+        eligible,
+        key=lambda item: (_complexity(item[3]), -item[0], -(item[5]["twa"] or 0.0), item[2]),
+    )
     return rule, {
-        "chosen_by": "validation balanced accuracy (joint rules: expected conformal TNR)",
+        "chosen_by": "one-standard-error rule on validation accuracy (joint rules: TPR and "
+        "the exact conformal TNR)",
         "selection_score": accuracy,
+        "best_score": best_accuracy,
+        "standard_error": best_error,
         "candidates": len(candidates),
         **_describe(candidate),
         "validation": {k: metrics[k] for k in ("balanced_accuracy", "twa", "tpr", "tnr")},
