@@ -100,7 +100,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         f"validation successes and {counts['validation_failures']} validation failures -> {out}"
     )
     for name, record in calibration["selection"].items():
-        if name == "ace_variant":
+        if name == "ace_variant" or "skipped" in record:
+            if "skipped" in record:
+                print(f"  {name:<12} skipped: {record['skipped']}")
             continue
         chosen = f"windows {record['windows']}, {record['style']}"
         if "weights" in record:

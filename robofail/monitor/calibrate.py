@@ -308,11 +308,7 @@ def split_successes(
         raise InvalidInputError(
             "fit and validation fractions must be in (0, 1) and leave a threshold share > 0"
         )
-    half_delta = None if settings.delta is None else settings.delta / 2
-    needed = max(
-        min_calibration_episodes(settings.alpha, settings.delta),
-        min_calibration_episodes(settings.alpha / 2, half_delta),  # OR: alpha / 2 per score
-    )
+    needed = min_calibration_episodes(settings.alpha, settings.delta)
     n_fit = max(1, round(settings.fit_fraction * n))
     n_val = round(settings.validation_fraction * n)
     n_threshold = n - n_fit - n_val
@@ -409,6 +405,12 @@ def calibrate(
         for method in settings.methods:
             if method == "stac" and "stac" not in score_specs:
                 continue
+            if method == "fiper_or" and len(threshold_eps) < _or_minimum(settings):
+                selection[method] = {
+                    "skipped": f"alpha/2 per score needs {_or_minimum(settings)} threshold "
+                    f"episodes, there are {len(threshold_eps)}"
+                }
+                continue
             progress(f"calibrating {method}")
             rule, record = _select(method, fit, threshold, validation, settings, bool(failures))
             methods[method] = rule.to_json()
@@ -446,6 +448,12 @@ def calibrate(
         if staging.exists():
             shutil.rmtree(staging)
     return calibration
+
+
+def _or_minimum(settings: CalibrationSettings) -> int:
+    """Threshold episodes FIPER's OR needs: each score at alpha / 2 (and delta / 2)."""
+    half_delta = None if settings.delta is None else settings.delta / 2
+    return min_calibration_episodes(settings.alpha / 2, half_delta)
 
 
 def _replace_folder(staging: Path, out: Path) -> None:
