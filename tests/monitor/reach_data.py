@@ -1,9 +1,9 @@
 """Monitored rollouts of a small numpy chunk policy on PointReach (an env robofail did not write).
 
 The policy plans a straight path to the goal it observes and samples chunks around it; its
-embedding is the observation with a fixed random feature map of it. Failures are real: a wrapper moves
-the goal out of the reachable box (the env's own success check then never fires), which also
-moves the observation out of the embedding's training range.
+embedding is the observation with a fixed random feature map of it. Failures are real: a wrapper
+moves the goal out of the reachable box (the env's own success check then never fires), which
+also moves the observation out of the embedding's training range.
 """
 
 import gymnasium as gym
