@@ -158,18 +158,17 @@ def _statistic_maxima(
     split: _Split, candidate: _Candidate, forms: list[tuple[np.ndarray, np.ndarray]],
     members: list[int],
 ) -> np.ndarray:  # fmt: skip
-    """Per-episode max over t of max over ``members`` of w_j z_j(t)."""
+    """Per-episode max over t of max over ``members`` of w_j z_j(t); an infinite weight counts
+    as 1 (the caller then passes only the infinitely weighted scores as members)."""
     maxima = np.full(len(split.episodes), -np.inf)
     for j in members:
         name, window = candidate.scores[j], candidate.windows[j]
         weight = candidate.weights[j] if candidate.weights else 1.0
+        weight = 1.0 if weight == INFINITE_WEIGHT else weight
         a, b = forms[j]
         for i, s in enumerate(split.windowed(name, window)):
             k = len(s)
-            if weight == INFINITE_WEIGHT:
-                z = (s - _at(a, k)) / _at(b, k)  # handled by scaling the other weights to 0
-            else:
-                z = weight * (s - _at(a, k)) / _at(b, k)
+            z = weight * (s - _at(a, k)) / _at(b, k)
             maxima[i] = max(maxima[i], float(z.max()))
     return maxima
 
