@@ -36,13 +36,6 @@ def _key_weights(p: int) -> np.ndarray:
     return np.array([1 << (_BITS_PER_DIM * (p - 1 - d)) for d in range(p)], dtype=np.int64)
 
 
-def _xlogx_table(b: int) -> np.ndarray:
-    counts = np.arange(b + 1, dtype=np.float64)
-    table = np.zeros(b + 1)
-    table[1:] = counts[1:] * np.log2(counts[1:])
-    return table
-
-
 def binned_entropy(positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     """Entropy (bits) of the B points of every prediction step, averaged over steps.
 
@@ -53,26 +46,10 @@ def binned_entropy(positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     Returns:
         (...) mean over H of each step's entropy of the B points' cells.
     """
-    return _entropy_with_inverse_cell(positions, 1.0 / np.asarray(cell, dtype=np.float64))
-
-
-def _entropy_with_inverse_cell(positions: np.ndarray, inverse_cell: np.ndarray) -> np.ndarray:
     *lead, b, h, p = positions.shape
-    weights = _key_weights(p)
-    cells = np.floor(positions * inverse_cell).astype(np.int64)
-    np.clip(cells, -_CELL_LIMIT, _CELL_LIMIT, out=cells)
-    keys = cells @ weights  # (..., B, H)
-    columns = np.moveaxis(keys, -2, -1).reshape(-1, h * b)  # one row per leading index
-    rows = columns.reshape(-1, h, b)
-    rows.sort(axis=-1)
-    new_run = np.ones(rows.shape, dtype=bool)
-    new_run[..., 1:] = rows[..., 1:] != rows[..., :-1]
-    starts = np.flatnonzero(new_run)
-    counts = np.diff(starts, append=new_run.size)
-    per_row = np.bincount(
-        starts // (h * b), weights=_xlogx_table(b)[counts], minlength=len(columns)
-    )
-    return (np.log2(b) - per_row / (b * h)).reshape(lead)
+    entropy = ChunkEntropy(np.arange(p), False, np.asarray(cell, dtype=np.float64))
+    flat = positions.reshape(-1, b, h, p)
+    return np.array([entropy(points) for points in flat]).reshape(lead)
 
 
 class ChunkEntropy:

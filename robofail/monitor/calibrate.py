@@ -45,6 +45,7 @@ import numpy as np
 
 from robofail import __version__
 from robofail.errors import InvalidInputError
+from robofail.monitor.ace import chunk_positions
 from robofail.monitor.artifact import (
     ARTIFACT_KIND,
     CALIBRATION_FILE,
@@ -60,7 +61,7 @@ from robofail.monitor.conformal import (
 )
 from robofail.monitor.episodes import MonitoredEpisode
 from robofail.monitor.metrics import outcome, roc_auc, summarise
-from robofail.monitor.rules import THRESHOLD_FLOOR, MethodRule, trace, windowed_sum
+from robofail.monitor.rules import NEVER, THRESHOLD_FLOOR, MethodRule, trace, windowed_sum
 from robofail.monitor.scores import AceScore, OnnxScore, Score, StacScore
 
 EMBEDDING_SCORES = ("rnd", "mahalanobis", "pca_kmeans", "logpzo")
@@ -99,8 +100,9 @@ class CalibrationSettings:
 
 
 @dataclass
-class _Split:
-    """Raw per-inference scores of a group of episodes, with windowed sums cached."""
+class ScoreTable:
+    """Raw per-inference scores of a group of episodes (a split, or an evaluation set), with
+    windowed sums cached."""
 
     episodes: list[MonitoredEpisode]
     raw: dict[str, list[np.ndarray]] = field(default_factory=dict)
@@ -127,9 +129,18 @@ class _Candidate:
     weights: tuple[float, ...] = ()
     level: float = 1.0  # joint: the conformal quantile is taken at alpha * level
 
+    @property
+    def active(self) -> list[int]:
+        """Indices of the scores a joint rule watches: the infinitely weighted ones if any,
+        else those with a positive weight."""
+        weights = self.weights or (1.0,) * len(self.scores)
+        if INFINITE_WEIGHT in weights:
+            return [j for j, w in enumerate(weights) if w == INFINITE_WEIGHT]
+        return [j for j, w in enumerate(weights) if w > 0]
+
 
 def _normal_form(
-    split: _Split, name: str, window: int, style: str
+    split: ScoreTable, name: str, window: int, style: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(a, b) arrays by inference index (length 1 for the constant style) from the fit split."""
     series = split.windowed(name, window)
@@ -155,7 +166,7 @@ def _at(band: np.ndarray, k: int) -> np.ndarray:
 
 
 def _statistic_maxima(
-    split: _Split, candidate: _Candidate, forms: list[tuple[np.ndarray, np.ndarray]],
+    split: ScoreTable, candidate: _Candidate, forms: list[tuple[np.ndarray, np.ndarray]],
     members: list[int],
 ) -> np.ndarray:  # fmt: skip
     """Per-episode max over t of max over ``members`` of w_j z_j(t); an infinite weight counts
@@ -176,8 +187,8 @@ def _statistic_maxima(
 def _rule(
     name: str,
     candidate: _Candidate,
-    fit: _Split,
-    threshold: _Split,
+    fit: ScoreTable,
+    threshold: ScoreTable,
     alpha: float,
     delta: float | None = None,
 ) -> MethodRule:
@@ -186,10 +197,7 @@ def _rule(
     m = len(candidate.scores)
     if candidate.combine == "joint":
         weights = candidate.weights or (1.0,) * m
-        if INFINITE_WEIGHT in weights:  # only the infinitely weighted scores count
-            active = [j for j in range(m) if weights[j] == INFINITE_WEIGHT]
-        else:
-            active = [j for j in range(m) if weights[j] > 0]
+        active = candidate.active
         maxima = _statistic_maxima(threshold, candidate, forms, active)
         h = conformal_threshold(maxima, alpha * candidate.level, delta)
         thresholds = []
@@ -198,7 +206,7 @@ def _rule(
                 weight = 1.0 if weights[j] == INFINITE_WEIGHT else weights[j]
                 thresholds.append(np.maximum(a + h * b / weight, THRESHOLD_FLOOR))
             else:  # a score the rule ignores: a threshold it can never exceed
-                thresholds.append(np.array([np.finfo(np.float64).max]))
+                thresholds.append(np.array([NEVER]))
         combine = "any"
     else:
         share = 1.0 / m if candidate.combine == "or" else 1.0  # union bound for OR
@@ -215,7 +223,7 @@ def _rule(
     )
 
 
-def method_outcomes(rule: MethodRule, split: _Split, cap_steps: int | None = None) -> list:
+def method_outcomes(rule: MethodRule, split: ScoreTable, cap_steps: int | None = None) -> list:
     """Per-episode :class:`~robofail.monitor.metrics.Outcome` of ``rule`` on a scored split."""
     results = []
     for i, episode in enumerate(split.episodes):
@@ -282,10 +290,8 @@ def _default_candidate(method: str, settings: CalibrationSettings) -> _Candidate
 def _ace_cell(
     fit: list[MonitoredEpisode], position_dims: list[int], cumulative: bool, fraction: float
 ) -> list[float]:
-    chunks = np.concatenate([e.chunks for e in fit])[..., position_dims]
-    if cumulative:
-        chunks = np.cumsum(chunks, axis=-2)
-    flat = chunks.reshape(-1, len(position_dims))
+    chunks = np.concatenate([e.chunks for e in fit])
+    flat = chunk_positions(chunks, position_dims, cumulative).reshape(-1, len(position_dims))
     spread = np.percentile(flat, 99, axis=0) - np.percentile(flat, 1, axis=0)
     return [float(max(fraction * s, 1e-6)) for s in spread]
 
@@ -367,8 +373,8 @@ def calibrate(
         raise InvalidInputError(f"position dims {position_dims} do not fit {action_dim} actions")
     steps = np.concatenate([np.diff(e.inference_steps) for e in fit_eps])
     offset = int(np.bincount(steps).argmax()) if len(steps) else horizon
-    fit, threshold = _Split(fit_eps), _Split(threshold_eps)
-    validation = _Split(val_eps + failures)
+    fit, threshold = ScoreTable(fit_eps), ScoreTable(threshold_eps)
+    validation = ScoreTable(val_eps + failures)
     splits = (fit, threshold, validation)
     embeddings = np.concatenate([e.embeddings for e in fit_eps])
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
@@ -381,12 +387,12 @@ def calibrate(
         score_specs: dict[str, dict] = {}
         for index, name in enumerate(EMBEDDING_SCORES):
             progress(f"fitting {name}")
-            steps = (
+            training = (
                 {}
                 if settings.training_steps is None or name not in LEARNED
                 else {"steps": settings.training_steps}
             )
-            model = FITTERS[name](embeddings, seed=settings.seed + index, **steps)
+            model = FITTERS[name](embeddings, seed=settings.seed + index, **training)
             path = staging / f"{name}.onnx"
             onnx.save(model, path)
             score_specs[name] = {"type": "onnx", "file": path.name, "sha256": file_sha256(path)}
@@ -499,11 +505,7 @@ def _choose_ace(fit_eps, splits, position_dims, settings, have_failures) -> dict
 
 def _complexity(candidate: _Candidate) -> tuple[int, int, int]:
     """Fewer active scores, shorter windows, constant thresholds: simpler."""
-    weights = candidate.weights or (1.0,) * len(candidate.scores)
-    if INFINITE_WEIGHT in weights:
-        active = [j for j, w in enumerate(weights) if w == INFINITE_WEIGHT]
-    else:
-        active = [j for j, w in enumerate(weights) if w > 0]
+    active = candidate.active
     windows = sum(candidate.windows[j] for j in active)
     return len(active), windows, int(candidate.style == "band")
 

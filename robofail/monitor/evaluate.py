@@ -19,7 +19,7 @@ from robofail.monitor.artifact import (
     load_calibration,
     method_rule,
 )
-from robofail.monitor.calibrate import _Split, method_outcomes
+from robofail.monitor.calibrate import ScoreTable, method_outcomes
 from robofail.monitor.episodes import MonitoredEpisode
 from robofail.monitor.metrics import summarise
 from robofail.monitor.rules import MethodRule
@@ -37,7 +37,7 @@ class Evaluation:
 
     result: dict
     rules: dict[str, MethodRule]
-    split: _Split
+    split: ScoreTable
     outcomes: dict[str, list]
 
 
@@ -76,7 +76,7 @@ def evaluate(
     names = resolve_methods(methods, calibration["methods"])
     rules = {name: method_rule(calibration, name, str(folder)) for name in names}
     needed = sorted({score for rule in rules.values() for score in rule.scores})
-    split = _Split(list(episodes))
+    split = ScoreTable(list(episodes))
     for score in needed:
         split.score(score, build_score(calibration["scores"][score], folder))
     cap = int(calibration["length_cap_steps"])

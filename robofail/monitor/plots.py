@@ -7,10 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from robofail.monitor.evaluate import Evaluation
-from robofail.monitor.rules import trace
-
-IGNORED = 1e300
-"""Thresholds at or above this mark scores a rule ignores (weight 0)."""
+from robofail.monitor.rules import NEVER, trace
 
 
 def _pyplot():
@@ -53,7 +50,7 @@ def plot_traces(evaluation: Evaluation, method: str, out: Path, indices: list[in
         t = trace(rule, raw)
         steps = episode.inference_steps
         for j, name in enumerate(rule.scores):
-            if rule.thresholds[j].min() >= IGNORED:
+            if rule.thresholds[j].min() >= NEVER:
                 continue  # a score the rule gives no weight: it can never fire
             axis.plot(steps, t.ratios[:, j], marker=".", label=f"{name} (w={rule.windows[j]})")
         axis.axhline(1.0, color="black", linestyle="--", linewidth=1, label="threshold")

@@ -22,6 +22,8 @@ from robofail.errors import CorruptFileError
 COMBINATIONS = ("any", "all")
 THRESHOLD_FLOOR = 1e-9
 """Thresholds are kept above this so normalised ratios stay finite."""
+NEVER = float(np.finfo(np.float64).max)
+"""The threshold of a score a rule watches with weight 0: it can never be exceeded."""
 
 
 @dataclass(frozen=True)

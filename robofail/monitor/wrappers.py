@@ -28,7 +28,7 @@ from robofail.data import Episode
 from robofail.errors import InvalidInputError
 from robofail.monitor.artifact import check_fingerprint
 from robofail.monitor.runtime import Monitor
-from robofail.policy.protocol import ChunkPolicy, ObservationWindow
+from robofail.policy.protocol import ChunkPolicy, ObservationWindow, next_seed
 from robofail.policy.rollout import as_obs_dict, policy_episode
 
 
@@ -59,7 +59,7 @@ class MonitorWrapper(gym.Wrapper):
 
     def _infer(self) -> None:
         window = self._window.window()
-        chunk_seed = int(self._seeds.spawn(1)[0].generate_state(1)[0])
+        chunk_seed = next_seed(self._seeds)
         chunks = self.policy.sample_chunks(window, self.samples, chunk_seed)
         self.last_verdict = self.monitor.update(self.policy.embed(window), chunks)
         self._pending = self.last_verdict.as_dict()

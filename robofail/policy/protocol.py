@@ -50,6 +50,12 @@ class ChunkPolicy(Protocol):
         ...
 
 
+def next_seed(sequence: np.random.SeedSequence) -> int:
+    """A fresh sampling seed spawned from ``sequence``: one per policy inference, so an episode's
+    draws depend only on the sequence's entropy and the inference's position."""
+    return int(sequence.spawn(1)[0].generate_state(1)[0])
+
+
 class ObservationWindow:
     """The last ``length`` observations of an episode, padded with the first at the start.
 

@@ -18,7 +18,7 @@ import numpy as np
 from robofail.data import Episode
 from robofail.data.recorder import EpisodeRecorder
 from robofail.errors import InvalidInputError
-from robofail.policy.protocol import ChunkPolicy, ObservationWindow
+from robofail.policy.protocol import ChunkPolicy, ObservationWindow, next_seed
 
 
 def as_obs_dict(obs: Any) -> dict[str, np.ndarray]:
@@ -92,7 +92,7 @@ def policy_episode(
         recorder.before_action(obs, simulator_state(env), phase_of() if phase_of else 0)
         if not queue:
             current = window.window()
-            chunk_seed = int(sample_seeds.spawn(1)[0].generate_state(1)[0])
+            chunk_seed = next_seed(sample_seeds)
             chunks = policy.sample_chunks(current, samples, chunk_seed)
             embeddings.append(policy.embed(current))
             sampled.append(chunks)

@@ -22,7 +22,7 @@ import numpy as np
 
 from robofail.errors import InvalidInputError
 from robofail.monitor.runtime import Monitor
-from robofail.policy.protocol import ChunkPolicy, ObservationWindow
+from robofail.policy.protocol import ChunkPolicy, ObservationWindow, next_seed
 from robofail.recovery.runtime import RecoveryPolicy
 
 log = logging.getLogger("robofail.supervisor")
@@ -99,7 +99,7 @@ class Supervisor:
     def _infer_base(self) -> bool:
         """Run the base policy and the monitor on the current window; True on an alarm."""
         window = self._window.window()
-        seed = int(self._seeds.spawn(1)[0].generate_state(1)[0])
+        seed = next_seed(self._seeds)
         chunks = self.policy.sample_chunks(window, self.samples, seed)
         self.last_verdict = self.monitor.update(self.policy.embed(window), chunks)
         self._base_queue = list(chunks[0, : self.policy.exec_horizon])
