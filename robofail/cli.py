@@ -15,6 +15,7 @@ from pathlib import Path
 from robofail import __version__
 from robofail.cli_monitor import add_parsers as add_monitor_parsers
 from robofail.errors import InvalidInputError, OutputPathError, RobofailError
+from robofail.folders import check_writable, staged_folder
 
 EXIT_USAGE = 2
 
@@ -68,17 +69,34 @@ def check_output_file(path: Path, *, overwrite: bool) -> None:
         raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def check_output_folder(path: Path) -> None:
-    """Fail if ``path`` cannot be created as (or written into as) a folder."""
-    for folder in (path, *path.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise OutputPathError(f"cannot write {path}: {folder} is a file, not a folder")
-            break
+def _non_negative_int(text: str) -> int:
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+POLICY_FILES = ("config.json", "model.safetensors", "loss_curve.png", "train_log.json")
+
+
+def check_policy_folder(path: Path) -> None:
+    """Fail fast, before training, unless ``path`` can become a policy folder: writable, and
+    holding nothing but an earlier policy (the folder is replaced as a whole)."""
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"--out {path} is a file; give a folder for the policy")
+    check_writable(path, "--out")
+    if path.is_dir():
+        others = sorted(
+            p.name for p in path.iterdir() if p.name not in POLICY_FILES and p.name[0] != "."
+        )
+        if others:
+            raise OutputPathError(
+                f"--out {path} holds other files ({', '.join(others[:3])}); a policy is saved "
+                "by replacing its folder whole: give a folder of its own"
+            )
 
 
 def _write_with_summary(out: Path, episodes, info, n: int, desc: str, noun: str) -> None:
@@ -183,8 +201,7 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
             )
         episodes = list(dataset)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise OutputPathError(f"--out {out} is a file; give a folder for the policy")
+    check_policy_folder(out)
     overrides = {"obs_horizon": args.obs_horizon, "horizon": args.horizon}
     overrides["exec_horizon"] = args.exec_horizon or _default_exec_horizon(info.task)
     if args.image:
@@ -199,9 +216,6 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, threads=args.threads
     )
     result = train_flow_policy(episodes, config, train)
-    check_output_folder(out)
-    result.policy.save(out)
-    save_loss_curve(result.losses, out / "loss_curve.png")
     log = {
         "demos": str(args.demos),
         "episodes": result.episodes,
@@ -212,7 +226,10 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
         "losses": result.losses,
         "fingerprint": result.policy.fingerprint,
     }
-    (out / "train_log.json").write_text(json.dumps(log, indent=2))
+    with staged_folder(out) as staging:  # a kill leaves the old policy or the new one, whole
+        result.policy.save(staging)
+        save_loss_curve(result.losses, staging / "loss_curve.png")
+        (staging / "train_log.json").write_text(json.dumps(log, indent=2))
     print(
         f"trained on {result.episodes} successful episodes ({result.pairs} pairs) in "
         f"{result.seconds:.0f} s, final loss {result.losses[-1]:.4f}; saved to {out} "
@@ -439,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--position-dims", help="action dims that are positions, e.g. 0,1,2")
     train.add_argument("--image", action="store_true", help="also encode the camera image")
     train.add_argument("--seed", type=int, default=0, help="default 0")
-    train.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    train.add_argument(
+        "--threads", type=_non_negative_int, default=0, help="torch threads (0: default)"
+    )
 
     rollout = verb("rollout", cmd_rollout, "run a policy closed loop and store monitored rollouts")
     rollout.add_argument("--policy", required=True, help="saved policy folder")

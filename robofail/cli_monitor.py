@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError
+from robofail.folders import check_writable
 
 CALIBRATE_EXAMPLE = """example:
   robofail calibrate --policy models/pick_place/policy --rollouts data/pick_place_rollouts.h5 \\
@@ -61,6 +62,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
     if out.exists() and not out.is_dir():
         raise OutputPathError(f"{out} is a file; --out must be a folder")
+    check_writable(out, "--out")
     rollouts, extra = load_episodes(args.rollouts)
     failures = []
     if args.val_failures:
@@ -73,7 +75,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             )
     fingerprint, position_dims = _policy_identity(args.policy, extra)
     if args.position_dims:
-        position_dims = [int(d) for d in args.position_dims.split(",")]
+        position_dims = args.position_dims
     settings = CalibrationSettings(
         alpha=args.alpha,
         delta=None if args.marginal else args.delta,
@@ -121,6 +123,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     json_path = Path(args.json) if args.json else None
     if json_path is not None and json_path.is_dir():
         raise OutputPathError(f"--json {json_path} is a folder; give a file name")
+    if json_path is not None:
+        check_writable(json_path, "--json")
+    if args.plots:
+        if Path(args.plots).is_file():
+            raise OutputPathError(f"--plots {args.plots} is a file; give a folder")
+        check_writable(Path(args.plots), "--plots")
     episodes, extra = load_episodes(args.rollouts)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     evaluation = evaluate(
@@ -154,6 +162,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dims(text: str) -> list[int]:
+    try:
+        dims = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated action dims like 0,1,2, got {text!r}"
+        ) from None
+    if not dims or min(dims) < 0:
+        raise argparse.ArgumentTypeError(f"expected action dims >= 0 like 0,1,2, got {text!r}")
+    return dims
+
+
 def _open_unit(text: str) -> float:
     try:
         value = float(text)
@@ -166,6 +186,8 @@ def _open_unit(text: str) -> float:
 
 def add_parsers(verb) -> None:
     """Register ``calibrate`` and ``evaluate`` with ``verb(name, func, help) -> parser``."""
+    from robofail.cli import _positive_int
+
     calib = verb(
         "calibrate",
         cmd_calibrate,
@@ -199,10 +221,10 @@ def add_parsers(verb) -> None:
     calib.add_argument("--validation-fraction", type=_open_unit, default=0.15, help="default 0.15")
     calib.add_argument(
         "--training-steps",
-        type=int,
+        type=_positive_int,
         help="gradient steps of the learned scores (RND, logpZO; default 1500 and 3000)",
     )
-    calib.add_argument("--position-dims", help="action dims ACE looks at, e.g. 0,1,2")
+    calib.add_argument("--position-dims", type=_dims, help="action dims ACE looks at, e.g. 0,1,2")
     calib.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
 
     ev = verb(

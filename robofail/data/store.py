@@ -35,7 +35,13 @@ import numpy as np
 
 from robofail import __version__
 from robofail.data.episode import DatasetInfo, Episode, EpisodeLabel
-from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError, UnknownNameError
+from robofail.errors import (
+    CorruptFileError,
+    IndexOutOfRangeError,
+    InvalidInputError,
+    OutputPathError,
+    UnknownNameError,
+)
 
 SCHEMA_VERSION = 1
 """Version of the file and manifest layout; files of another version are refused."""
@@ -232,7 +238,21 @@ class Dataset:
         return len(self._entries)
 
     def __getitem__(self, position: int) -> Episode:
-        """The episode at ``position`` (negative counts from the end)."""
+        """The episode at ``position`` (negative counts from the end).
+
+        Raises:
+            IndexOutOfRangeError: no episode at ``position``.
+            InvalidInputError: ``position`` is not an int.
+        """
+        if isinstance(position, bool) or not isinstance(position, (int, np.integer)):
+            raise InvalidInputError(
+                f"episode positions are ints (0 <= i < {len(self)}), got {position!r}; "
+                "episode_names() lists the demo names"
+            )
+        if not -len(self) <= position < len(self):
+            raise IndexOutOfRangeError(
+                f"episode {position} is out of range: {self.path} holds {len(self)} episodes"
+            )
         file, demo = self._entries[position]
         with _corrupt_on_error(file, demo):
             return _read_demo(self._file(file)["data"][demo])

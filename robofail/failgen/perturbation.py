@@ -49,6 +49,8 @@ class Param:
 
     def check(self, name: str, value: float, owner: str) -> float:
         """``value`` as float/int if it is a finite number inside [low, high], else raise."""
+        if isinstance(value, (bool, np.bool_, str, bytes)):
+            raise InvalidInputError(f"{owner}.{name}: expected a number, got {value!r}")
         try:
             number = float(value)
         except (TypeError, ValueError):

@@ -130,7 +130,12 @@ def _parse_entry(item: Any, where: str) -> SpecEntry:
         raise InvalidInputError(f"{where}: unknown field(s) {', '.join(unknown)}")
     cls = perturbation_type(str(item["kind"]))
     weight = item.get("weight", 1.0)
-    if not isinstance(weight, (int, float)) or not np.isfinite(weight) or weight <= 0:
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, (int, float))
+        or not np.isfinite(weight)
+        or weight <= 0
+    ):
         raise InvalidInputError(f"{where}.weight must be a number > 0, got {weight!r}")
     given = item.get("params") or {}
     if not isinstance(given, dict):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from robofail.errors import InvalidInputError
+
 _BITS_PER_DIM = 20
 _CELL_LIMIT = (1 << (_BITS_PER_DIM - 1)) - 1
 MAX_POSITION_DIMS = 63 // _BITS_PER_DIM
@@ -102,8 +104,11 @@ class ChunkEntropy:
         points = integrate @ steps if self.cumulative else steps.astype(np.float64)
         points *= inverse_cell
         np.floor(points, out=points)
-        np.minimum(points, _CELL_LIMIT, out=points)
-        np.maximum(points, -_CELL_LIMIT, out=points)
+        if not -_CELL_LIMIT <= points.min() <= points.max() <= _CELL_LIMIT:  # also NaN
+            raise InvalidInputError(
+                f"chunks: positions reach {_CELL_LIMIT} ACE grid cells from the origin (or are "
+                "not finite): far outside the calibration range; they cannot be scored"
+            )
         keys = points.astype(np.int64).reshape(h, b, p) @ self._weights  # (H, B)
         keys.sort(axis=1)
         new_run = np.empty((h, b), dtype=bool)

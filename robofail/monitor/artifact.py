@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from robofail.errors import CorruptFileError, IncompatibleArtifactError
+from robofail.monitor.ace import MAX_POSITION_DIMS
 from robofail.monitor.rules import MethodRule
 
 SCHEMA_VERSION = 1
@@ -96,11 +98,17 @@ def load_calibration(folder: str | Path) -> dict[str, Any]:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok:
             raise CorruptFileError(f"{path}: field {key!r} missing or not a {kind.__name__}")
+    sizes = {key: data[key] for key in ("embedding_dim", "horizon", "action_dim")}
+    if not 0 < data["alpha"] < 1 or min(sizes.values()) < 1:
+        raise CorruptFileError(f"{path}: alpha must be in (0, 1) and {sizes} >= 1")
     for name, spec in data["scores"].items():
         if not isinstance(spec, dict):
             raise CorruptFileError(f"{path}: score {name!r} is not an object")
-        if spec.get("type") == "onnx":
-            onnx_path = folder / str(spec.get("file", ""))
+        problem = _score_problem(spec, data)
+        if problem:
+            raise CorruptFileError(f"{path}: score {name!r}: {problem}; recalibrate")
+        if spec["type"] == "onnx":
+            onnx_path = folder / spec["file"]
             if not onnx_path.is_file():
                 raise CorruptFileError(f"{path}: score {name!r} needs {onnx_path}; it is missing")
             if file_sha256(onnx_path) != spec.get("sha256"):
@@ -110,6 +118,50 @@ def load_calibration(folder: str | Path) -> dict[str, Any]:
     if data["default_method"] not in data["methods"]:
         raise CorruptFileError(f"{path}: default_method {data['default_method']!r} is not a method")
     return data
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _score_problem(spec: dict[str, Any], data: dict[str, Any]) -> str:
+    """What is wrong with one ``scores`` entry, or "" when it is well-formed for the artifact's
+    horizon and action dims."""
+    kind = spec.get("type")
+    if kind == "onnx":
+        file = spec.get("file")
+        if not isinstance(file, str) or not file or Path(file).name != file:
+            return f"'file' must name a file inside the artifact folder, got {file!r}"
+        return ""
+    if kind == "ace":
+        dims, cell = spec.get("position_dims"), spec.get("cell")
+        if not isinstance(spec.get("cumulative"), bool):
+            return "'cumulative' must be true or false"
+        if (
+            not isinstance(dims, list)
+            or not 1 <= len(dims) <= MAX_POSITION_DIMS
+            or not all(_is_int(d) and 0 <= d < data["action_dim"] for d in dims)
+        ):
+            return (
+                f"'position_dims' must list 1 to {MAX_POSITION_DIMS} action dims in "
+                f"0..{data['action_dim'] - 1}, got {dims!r}"
+            )
+        if (
+            not isinstance(cell, list)
+            or len(cell) != len(dims)
+            or not all(
+                isinstance(c, (int, float)) and not isinstance(c, bool) and 0 < c < math.inf
+                for c in cell
+            )
+        ):
+            return f"'cell' must give one finite size > 0 per position dim, got {cell!r}"
+        return ""
+    if kind == "stac":
+        offset = spec.get("offset")
+        if not _is_int(offset) or not 0 < offset < data["horizon"]:
+            return f"'offset' must be an int in 1..{data['horizon'] - 1}, got {offset!r}"
+        return ""
+    return f"unknown score type {kind!r} (known: onnx, ace, stac)"
 
 
 def method_rule(data: dict[str, Any], name: str, source: str) -> MethodRule:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ import numpy as np
 
 from robofail import __version__
 from robofail.errors import InvalidInputError
+from robofail.folders import replace_folder, staging_folder
 from robofail.monitor.ace import chunk_positions
 from robofail.monitor.artifact import (
     ARTIFACT_KIND,
@@ -59,7 +59,7 @@ from robofail.monitor.conformal import (
     false_alarm_rate,
     min_calibration_episodes,
 )
-from robofail.monitor.episodes import MonitoredEpisode
+from robofail.monitor.episodes import MonitoredEpisode, check_episodes
 from robofail.monitor.metrics import outcome, roc_auc, summarise
 from robofail.monitor.rules import NEVER, THRESHOLD_FLOOR, MethodRule, trace, windowed_sum
 from robofail.monitor.scores import AceScore, OnnxScore, Score, StacScore
@@ -362,13 +362,14 @@ def calibrate(
     out = Path(out)
     if out.exists() and not overwrite:
         raise InvalidInputError(f"{out} already exists; pass overwrite=True (--overwrite)")
+    learned = settings.training_steps
+    if learned is not None and (
+        isinstance(learned, bool) or not isinstance(learned, int) or learned < 1
+    ):
+        raise InvalidInputError(f"training_steps must be an int >= 1 or None, got {learned!r}")
     fit_eps, threshold_eps, val_eps = split_successes(rollouts, settings)
     failures = [e for e in validation_failures if not e.success]
-    first = fit_eps[0]
-    dim, (_, horizon, action_dim) = first.embeddings.shape[1], first.chunks.shape[1:]
-    for e in [*fit_eps, *threshold_eps, *val_eps, *failures]:
-        if e.embeddings.shape[1] != dim or e.chunks.shape[2:] != (horizon, action_dim):
-            raise InvalidInputError(f"{e.name}: embedding/chunk sizes differ from the others")
+    dim, horizon, action_dim = check_episodes([*fit_eps, *threshold_eps, *val_eps, *failures])
     if not position_dims or max(position_dims) >= action_dim or min(position_dims) < 0:
         raise InvalidInputError(f"position dims {position_dims} do not fit {action_dim} actions")
     steps = np.concatenate([np.diff(e.inference_steps) for e in fit_eps])
@@ -377,10 +378,7 @@ def calibrate(
     validation = ScoreTable(val_eps + failures)
     splits = (fit, threshold, validation)
     embeddings = np.concatenate([e.embeddings for e in fit_eps])
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    staging = staging_folder(out)
     try:
         import onnx
 
@@ -448,7 +446,7 @@ def calibrate(
             "selection": selection,
         }
         (staging / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=1))
-        _replace_folder(staging, out)
+        replace_folder(staging, out)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
@@ -459,17 +457,6 @@ def _or_minimum(settings: CalibrationSettings) -> int:
     """Threshold episodes FIPER's OR needs: each score at alpha / 2 (and delta / 2)."""
     half_delta = None if settings.delta is None else settings.delta / 2
     return min_calibration_episodes(settings.alpha / 2, half_delta)
-
-
-def _replace_folder(staging: Path, out: Path) -> None:
-    """Move the finished ``staging`` folder to ``out``; an old ``out`` is removed only after."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old)
-    else:
-        staging.rename(out)
 
 
 def _choose_ace(fit_eps, splits, position_dims, settings, have_failures) -> dict:

@@ -73,10 +73,20 @@ def conformal_threshold(values: np.ndarray, alpha: float, delta: float | None = 
     :func:`conformal_rank` for ``delta``.
 
     Raises:
-        InvalidInputError: non-finite values, or too few values for ``alpha`` (the message says
-            how many are needed).
+        InvalidInputError: values that are not a 1-D array of finite numbers, or too few values
+            for ``alpha`` (the message says how many are needed).
     """
-    values = np.asarray(values, dtype=np.float64).ravel()
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            "calibration statistics must be numbers, one per episode (n,)"
+        ) from None
+    if values.ndim != 1:
+        raise InvalidInputError(
+            f"calibration statistics must be one number per episode, shape (n,); got shape "
+            f"{values.shape}"
+        )
     if not np.all(np.isfinite(values)):
         raise InvalidInputError("calibration statistics must be finite numbers")
     n = len(values)

@@ -48,6 +48,47 @@ class MonitoredEpisode:
     family: str
 
 
+def check_episodes(
+    episodes: list[MonitoredEpisode], expected: tuple[int, int, int] | None = None
+) -> tuple[int, int, int]:
+    """Check the monitor inputs of ``episodes``: embeddings (K, D) and chunks (K, B, H, A) with
+    B >= 2, one (D, H, A) for all (``expected`` when given, e.g. an artifact's), K inference
+    steps, finite values.
+
+    Returns:
+        (D, H, A).
+
+    Raises:
+        InvalidInputError: naming the first episode that does not fit and what is wrong.
+    """
+    if not episodes:
+        raise InvalidInputError("no episodes: pass rollouts (check the :FILTER of each source)")
+    first = episodes[0]
+    sizes = expected or (first.embeddings.shape[-1], *first.chunks.shape[-2:])
+    for e in episodes:
+        k = len(e.embeddings)
+        got = (e.embeddings.shape[-1], *e.chunks.shape[-2:])
+        if (
+            e.embeddings.ndim != 2
+            or e.chunks.ndim != 4
+            or got != tuple(sizes)
+            or e.chunks.shape[0] != k
+            or e.inference_steps.shape != (k,)
+        ):
+            raise InvalidInputError(
+                f"{e.name}: embeddings {e.embeddings.shape} / chunks {e.chunks.shape} do not "
+                f"fit embeddings (K, {sizes[0]}) / chunks (K, B, {sizes[1]}, {sizes[2]})"
+                + (" of the calibration artifact" if expected else " of the other episodes")
+            )
+        if e.chunks.shape[1] < 2:
+            raise InvalidInputError(f"{e.name}: needs B >= 2 sampled chunks per inference")
+        if not (np.isfinite(e.embeddings).all() and np.isfinite(e.chunks).all()):
+            raise InvalidInputError(
+                f"{e.name}: embeddings or sampled chunks contain NaN or inf; re-record it"
+            )
+    return int(sizes[0]), int(sizes[1]), int(sizes[2])
+
+
 def split_source(source: str) -> tuple[Path, str | None]:
     """``"path[:FILTER]"`` -> (path, filter or None)."""
     path = Path(source)

@@ -20,7 +20,7 @@ from robofail.monitor.artifact import (
     method_rule,
 )
 from robofail.monitor.calibrate import ScoreTable, method_outcomes
-from robofail.monitor.episodes import MonitoredEpisode
+from robofail.monitor.episodes import MonitoredEpisode, check_episodes
 from robofail.monitor.metrics import summarise
 from robofail.monitor.rules import MethodRule
 from robofail.monitor.scores import build_score
@@ -69,10 +69,17 @@ def evaluate(
         :class:`Evaluation` whose ``result`` is ``{"alpha", "length_cap_steps", "methods":
         {NAME: metrics}, "methods_length_capped": {NAME: metrics}, "by_family": {NAME: {FAMILY:
         {"tpr"/"tnr", "n"}}}}`` with the metric keys of :data:`METRIC_KEYS`.
+
+    Raises:
+        CorruptFileError, IncompatibleArtifactError: the artifact cannot be used.
+        InvalidInputError: no episodes, or episodes that do not fit the artifact (sizes, NaN).
+        UnknownNameError: a method the artifact does not have.
     """
     folder = Path(monitor_dir)
     calibration = load_calibration(folder)
     check_fingerprint(calibration, policy_fingerprint, str(folder))
+    sizes = (calibration["embedding_dim"], calibration["horizon"], calibration["action_dim"])
+    check_episodes(list(episodes), sizes)
     names = resolve_methods(methods, calibration["methods"])
     rules = {name: method_rule(calibration, name, str(folder)) for name in names}
     needed = sorted({score for rule in rules.values() for score in rule.scores})

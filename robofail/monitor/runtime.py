@@ -15,15 +15,16 @@ Input it cannot score (wrong shape or dtype, NaN/inf, no ``reset``) raises
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from robofail.errors import InvalidInputError
+from robofail.errors import CorruptFileError, InvalidInputError
 from robofail.monitor.artifact import check_fingerprint, load_calibration, method_rule
 from robofail.monitor.rules import MethodRule, WindowSum
-from robofail.monitor.scores import Score, build_score
+from robofail.monitor.scores import OnnxScore, Score, build_score
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ class Monitor:
         check_fingerprint(calibration, policy_fingerprint, str(folder))
         rule = method_rule(calibration, method or calibration["default_method"], str(folder))
         scores = {name: build_score(calibration["scores"][name], folder) for name in rule.scores}
+        for score in scores.values():
+            if isinstance(score, OnnxScore) and score.dim != calibration["embedding_dim"]:
+                raise CorruptFileError(
+                    f"{score.path} takes embeddings of {score.dim} values, the artifact's "
+                    f"embedding_dim is {calibration['embedding_dim']}; recalibrate"
+                )
         return cls(calibration, rule, scores, str(folder))
 
     @property
@@ -125,7 +132,9 @@ class Monitor:
             chunks: (B, H, A) the B >= 2 chunks sampled for it, floating point.
 
         Raises:
-            InvalidInputError: before ``reset``, or wrong shape, dtype, or non-finite values.
+            InvalidInputError: before ``reset``, or wrong shape, dtype, non-finite values, or
+                values so far out of range that a score overflows or leaves ACE's grid; the
+                episode's windows are left as they were.
         """
         if self._step is None:
             raise InvalidInputError("Monitor.update before reset(): call monitor.reset() first")
@@ -151,10 +160,16 @@ class Monitor:
             raise InvalidInputError(f"{bad}: contains NaN or inf; the monitor cannot score it")
         step = self._step
         names = self.rule.scores
+        values = [score.update(embedding, chunks) for score in self._scores]
+        for name, value in zip(names, values, strict=True):
+            if not -math.inf < value < math.inf:
+                raise InvalidInputError(
+                    f"the {name} score of this input is {value} (values far outside the "
+                    "calibration range overflow); the monitor cannot score it"
+                )
         raw, windowed, ratios, fired = {}, {}, {}, []
-        parts = zip(names, self._scores, self._windows, self._thresholds, strict=True)
-        for name, score, window, band in parts:
-            value = score.update(embedding, chunks)
+        parts = zip(names, values, self._windows, self._thresholds, strict=True)
+        for name, value, window, band in parts:
             total = window.push(value)
             threshold = band[step] if step < len(band) else band[-1]
             raw[name] = value

@@ -185,17 +185,21 @@ def _step_limit(env: gym.Env) -> int:
 
 
 def make_rollout_env(task: str | None, env_id: str | None, env_kwargs: dict | None) -> gym.Env:
-    """A bundled task's env (``task``) or any registered gymnasium env (``env_id``)."""
-    if env_id is None:
-        from robofail.tasks import make_env
+    """A bundled task's env (``task``) or any registered gymnasium env (``env_id``).
 
-        return make_env(task, **(env_kwargs or {}))
-    import robofail.tasks  # noqa: F401  (registers robofail/* ids)
+    Raises:
+        InvalidInputError: an unknown env id, or keyword arguments the env does not take.
+    """
+    import robofail.tasks  # registers the robofail/* ids
 
     try:
+        if env_id is None:
+            return robofail.tasks.make_env(task, **(env_kwargs or {}))
         return gym.make(env_id, **(env_kwargs or {}))
-    except gym.error.Error as exc:
-        raise InvalidInputError(f"cannot make env {env_id!r}: {exc}") from None
+    except (gym.error.Error, TypeError) as exc:
+        raise InvalidInputError(
+            f"cannot make env {env_id or task!r} with --env-kwargs {env_kwargs or {}}: {exc}"
+        ) from None
 
 
 _worker_cache: dict[str, Any] = {}

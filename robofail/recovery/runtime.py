@@ -83,6 +83,18 @@ class RecoveryPolicy:
             )}  # fmt: skip
         except (KeyError, json.JSONDecodeError) as exc:
             raise CorruptFileError(f"{path}: recovery metadata incomplete ({exc})") from None
+        shapes = {node.name: list(node.shape[1:]) for node in session.get_inputs()}
+        shapes.update({node.name: list(node.shape[1:]) for node in session.get_outputs()})
+        wanted = {
+            "state": [len(metadata["state_names"])],
+            "chunk": [metadata["horizon"], len(metadata["action_names"])],
+            **({"failure": [len(metadata["failure_types"])]} if metadata["failure_types"] else {}),
+        }
+        if any(shapes.get(name) != shape for name, shape in wanted.items()):
+            raise CorruptFileError(
+                f"{path}: the graph's inputs/outputs {shapes} do not match its metadata "
+                f"{wanted}; export it again"
+            )
         for what, expected in (
             ("task", task),
             ("state_names", state_names),
@@ -105,10 +117,14 @@ class RecoveryPolicy:
             or state.shape != (self._state.shape[1],)
             or state.dtype.kind != "f"
         ):
+            got = (
+                f"{state.dtype} array of shape {state.shape}"
+                if isinstance(state, np.ndarray)
+                else type(state).__name__
+            )
             raise InvalidInputError(
                 f"state: expected a float array of shape ({self._state.shape[1]},) "
-                f"({', '.join(self.state_names[:3])}, ...), got "
-                f"{getattr(state, 'shape', type(state).__name__)}"
+                f"({', '.join(self.state_names[:3])}, ...), got {got}"
             )
         if not np.isfinite(state).all():
             raise InvalidInputError("state: contains NaN or inf")

@@ -20,12 +20,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robofail.errors import InvalidInputError
+from robofail.errors import IncompatibleArtifactError, InvalidInputError
 from robofail.monitor.runtime import Monitor
 from robofail.policy.protocol import ChunkPolicy, ObservationWindow, next_seed
 from robofail.recovery.runtime import RecoveryPolicy
 
 log = logging.getLogger("robofail.supervisor")
+
+
+def _check_parts(policy: ChunkPolicy, monitor: Monitor, recovery: RecoveryPolicy) -> None:
+    """Refuse a monitor calibrated for another policy or a recovery policy acting on other
+    actions than the base policy."""
+    fingerprint = str(getattr(policy, "fingerprint", ""))
+    calibrated = str(monitor.calibration.get("policy_fingerprint", ""))
+    if fingerprint and calibrated and fingerprint != calibrated:
+        raise IncompatibleArtifactError(
+            f"the monitor ({monitor.source}) was calibrated for policy {calibrated}, not this "
+            f"base policy ({fingerprint}); calibrate it on rollouts of this policy"
+        )
+    if (monitor.horizon, monitor.action_dim) != (policy.horizon, len(policy.action_names)):
+        raise IncompatibleArtifactError(
+            f"the monitor ({monitor.source}) expects chunks of {monitor.horizon} x "
+            f"{monitor.action_dim} actions, the base policy samples {policy.horizon} x "
+            f"{len(policy.action_names)}"
+        )
+    if list(recovery.action_names) != list(policy.action_names):
+        raise IncompatibleArtifactError(
+            f"the recovery policy ({recovery.source}) emits actions {recovery.action_names}, "
+            f"the base policy {list(policy.action_names)}; export one for this robot's actions"
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,7 @@ class Supervisor:
             raise InvalidInputError(
                 "max_recovery_steps and calm_inferences must be >= 1 and samples >= 2"
             )
+        _check_parts(policy, monitor, recovery)
         self.policy, self.monitor, self.recovery = policy, monitor, recovery
         self.samples, self.max_recovery_steps = samples, max_recovery_steps
         self.calm_inferences, self.failure_type = calm_inferences, failure_type
@@ -84,6 +108,7 @@ class Supervisor:
         self.mode = "base"
         self.switches, self.errors = [], []
         self._started = False
+        self._state_shape: tuple[int, ...] | None = None
         self._step = 0
         self._base_queue: list[np.ndarray] = []
         self._recovery_queue: list[np.ndarray] = []
@@ -127,11 +152,25 @@ class Supervisor:
         state = obs.get("state") if isinstance(obs, dict) else None
         if state is None:
             raise InvalidInputError("observation must be a dict with a 'state' array")
+        shape = self._state_shape
+        if not (
+            isinstance(state, np.ndarray)
+            and state.ndim == 1
+            and state.shape == (shape or state.shape)
+            and state.dtype.kind == "f"
+            and np.isfinite(state).all()
+        ):
+            expected = "(S,)" if shape is None else f"{shape} like the episode's first one"
+            raise InvalidInputError(
+                f"observation['state'] must be a finite float array of shape {expected}, got "
+                f"{getattr(state, 'dtype', type(state).__name__)} {getattr(state, 'shape', '')}"
+            )
         if self._started:
             self._window.push(obs)
         else:
             self._window.reset(obs)
             self._started = True
+            self._state_shape = state.shape
         if self.mode == "base":
             if not self._base_queue and self._infer_base():
                 fired = ", ".join(self.last_verdict.fired)
