@@ -717,6 +717,9 @@ CASES: list[Case] = [
     cli("rollout", "corrupt policy config.json", lambda fx: [
         "rollout", "--task", "push", "--policy", fx.edited_policy("config.json", b"{"),
         "-n", "1", "--out", fx.out("r.h5")]),
+    cli("rollout", "pickle as policy config.json", lambda fx: [
+        "rollout", "--task", "push", "--policy",
+        fx.edited_policy("config.json", fx.pickle_bytes()), "-n", "1", "--out", fx.out("r.h5")]),
     cli("rollout", "truncated model.safetensors", lambda fx: [
         "rollout", "--task", "push", "--policy",
         fx.edited_policy("model.safetensors", fx.policy.joinpath("model.safetensors")

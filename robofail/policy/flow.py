@@ -303,7 +303,7 @@ class FlowChunkPolicy:
         try:
             record = json.loads(config_path.read_text())
             config = FlowPolicyConfig.from_json(record["config"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise CorruptFileError(f"{config_path}: not a policy config ({exc})") from None
         if record.get("schema_version") != SCHEMA_VERSION:
             raise CorruptFileError(
