@@ -2,11 +2,11 @@
 
 Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--policies``):
 
-- ``calib.h5``: 320 nominal rollouts (seed 100); their successes are split into fit /
-  threshold / validation parts by ``robofail calibrate``;
-- ``val_failures``: episodes of the ``policy_failures`` spec (seed 301; 120 for pick_place, 80
-  for the slower contact tasks), the failures of which choose windows, threshold style and
-  weights (validation only);
+- ``calib.h5`` and ``calib_extra.h5``: 320 + 300 nominal rollouts (seeds 100 and 101); their
+  successes are split into fit / threshold / validation parts by ``robofail calibrate``;
+- ``val_failures`` and ``val_failures_extra``: episodes of the ``policy_failures`` spec (seed
+  301: 120 for pick_place, 80 for the contact tasks; seed 303: 120 each), the failures of which
+  choose windows, threshold style and weights (validation only);
 - ``test_nominal.h5``: 220 fresh nominal rollouts (seed 200) and ``test_failures``: episodes
   of the ``policy_failures`` spec (seed 302; 300 for pick_place, 200 for push and peg_insert):
   the test set, used for nothing else.
@@ -43,8 +43,10 @@ def datasets(task: str) -> dict[str, list[str]]:
     failures = ["generate", "--spec", "policy_failures"]
     return {
         "calib.h5": ["rollout", "-n", "320", "--seed", "100"],
+        "calib_extra.h5": ["rollout", "-n", "300", "--seed", "101"],
         "test_nominal.h5": ["rollout", "-n", "220", "--seed", "200"],
         "val_failures": [*failures, "-n", str(n_val), "--seed", "301"],
+        "val_failures_extra": [*failures, "-n", "120", "--seed", "303"],
         "test_failures": [*failures, "-n", str(n_test), "--seed", "302"],
     }
 
@@ -63,8 +65,10 @@ def ensure_data(task: str, folder: Path, policy: Path, workers: int) -> None:
 
 
 def run_task(task: str, folder: Path, policy: Path, alphas: list[float], seed: int) -> dict:
-    rollouts, extra = load_episodes([str(folder / "calib.h5")])
-    val_failures, _ = load_episodes([f"{folder / 'val_failures'}:failure"])
+    rollouts, extra = load_episodes([str(folder / "calib.h5"), str(folder / "calib_extra.h5")])
+    val_failures, _ = load_episodes(
+        [f"{folder / 'val_failures'}:failure", f"{folder / 'val_failures_extra'}:failure"]
+    )
     test, _ = load_episodes(
         [str(folder / "test_nominal.h5"), f"{folder / 'test_failures'}:failure"]
     )

@@ -19,7 +19,10 @@ optionally, validation failures (to *choose* settings; never the test failures).
    - ``robofail``: an embedding score (RND, logpZO, Mahalanobis or PCA + k-means) and a chunk
      score (ACE or STAC) calibrated jointly as one statistic, with the pair, the windows and the
      chunk score's weight (0 and infinity included, so every single score is a candidate)
-     chosen on validation: OR's recall at exactly alpha's bound. Validation also chooses how
+     chosen on validation: OR's recall at exactly alpha's bound. The statistic may also be
+     AND-shaped, max_t min_j w_j z_j(t) (alarm when both scores exceed their thresholds): FIPER's
+     AND with its whole false-alarm budget spent, where FIPER's per-score quantiles leave the
+     joint rate far below alpha. Validation also chooses how
      much of alpha the rule spends (alpha, alpha/2 or alpha/4, where the threshold split is
      large enough): when failures are easy to see, a lower false-alarm rate costs no recall.
      Joint rules are compared by their validation TPR and their *known* conformal false-alarm
@@ -125,9 +128,17 @@ class _Candidate:
     scores: tuple[str, ...]
     windows: tuple[int, ...]
     style: str
-    combine: str  # "joint" (one statistic), "or" (alpha/m each), "and" (alpha each)
+    combine: str
+    """One statistic: "joint" (max over scores: alarm when any exceeds) or "joint_all" (min
+    over scores: alarm when all exceed); per-score thresholds: "or" (alpha/m each), "and"
+    (alpha each)."""
     weights: tuple[float, ...] = ()
     level: float = 1.0  # joint: the conformal quantile is taken at alpha * level
+
+    @property
+    def joint(self) -> bool:
+        """Calibrated as one statistic (its false-alarm rate is known exactly)."""
+        return self.combine in ("joint", "joint_all")
 
     @property
     def active(self) -> list[int]:
@@ -169,19 +180,20 @@ def _statistic_maxima(
     split: ScoreTable, candidate: _Candidate, forms: list[tuple[np.ndarray, np.ndarray]],
     members: list[int],
 ) -> np.ndarray:  # fmt: skip
-    """Per-episode max over t of max over ``members`` of w_j z_j(t); an infinite weight counts
-    as 1 (the caller then passes only the infinitely weighted scores as members)."""
-    maxima = np.full(len(split.episodes), -np.inf)
+    """Per-episode max over t of the max (``joint_all``: the min) over ``members`` of
+    w_j z_j(t); an infinite weight counts as 1 (the caller then passes only the infinitely
+    weighted scores as members)."""
+    reduce = np.min if candidate.combine == "joint_all" else np.max
+    per_score = []
     for j in members:
         name, window = candidate.scores[j], candidate.windows[j]
         weight = candidate.weights[j] if candidate.weights else 1.0
         weight = 1.0 if weight == INFINITE_WEIGHT else weight
         a, b = forms[j]
-        for i, s in enumerate(split.windowed(name, window)):
-            k = len(s)
-            z = weight * (s - _at(a, k)) / _at(b, k)
-            maxima[i] = max(maxima[i], float(z.max()))
-    return maxima
+        per_score.append(
+            [weight * (s - _at(a, len(s))) / _at(b, len(s)) for s in split.windowed(name, window)]
+        )
+    return np.array([float(reduce(z, axis=0).max()) for z in zip(*per_score, strict=True)])
 
 
 def _rule(
@@ -195,7 +207,7 @@ def _rule(
     pairs = zip(candidate.scores, candidate.windows, strict=True)
     forms = [_normal_form(fit, s, w, candidate.style) for s, w in pairs]
     m = len(candidate.scores)
-    if candidate.combine == "joint":
+    if candidate.joint:
         weights = candidate.weights or (1.0,) * m
         active = candidate.active
         maxima = _statistic_maxima(threshold, candidate, forms, active)
@@ -207,7 +219,7 @@ def _rule(
                 thresholds.append(np.maximum(a + h * b / weight, THRESHOLD_FLOOR))
             else:  # a score the rule ignores: a threshold it can never exceed
                 thresholds.append(np.array([NEVER]))
-        combine = "any"
+        combine = "all" if candidate.combine == "joint_all" else "any"
     else:
         share = 1.0 / m if candidate.combine == "or" else 1.0  # union bound for OR
         level = alpha * share
@@ -272,9 +284,11 @@ def _candidates(
             continue  # chunk score ignored: which one and its window do not matter
         if weight == INFINITE_WEIGHT and (w_ood != windows[0] or ood != ood_scores[0]):
             continue  # embedding score ignored
-        candidates.append(
-            _Candidate((ood, chunk), (w_ood, w_chunk), style, "joint", (1.0, weight), level)
-        )
+        both = 0.0 < weight < INFINITE_WEIGHT
+        for combine in ("joint", "joint_all") if both else ("joint",):
+            candidates.append(
+                _Candidate((ood, chunk), (w_ood, w_chunk), style, combine, (1.0, weight), level)
+            )
     return candidates
 
 
@@ -518,7 +532,7 @@ def _select(method, fit, threshold, validation, settings, have_failures):
         rule = _rule(method, candidate, fit, threshold, alpha, settings.delta)
         metrics = summarise(method_outcomes(rule, validation))
         tpr = metrics["tpr"] or 0.0
-        if candidate.combine == "joint":
+        if candidate.joint:
             # one conformal statistic: its false-alarm rate on new successes is known exactly,
             # (n + 1 - k) / (n + 1); the validation successes would only add noise to it
             level = alpha * candidate.level
@@ -555,5 +569,6 @@ def _describe(candidate: _Candidate) -> dict:
         "windows": list(candidate.windows),
         "style": candidate.style,
         **({"weights": weights} if weights else {}),
+        **({"combine": "all"} if candidate.combine == "joint_all" else {}),
         **({"alpha_level": candidate.level} if candidate.level != 1.0 else {}),
     }

@@ -40,12 +40,16 @@ class RecoveryConfig:
     layers: int = 3
 
 
-def chunk_targets(actions: np.ndarray, horizon: int) -> np.ndarray:
-    """(T, A) actions -> (T, H, A): the next H actions from every step, the last one repeated
-    past the end."""
+def chunk_targets(
+    actions: np.ndarray, horizon: int, position_dims: tuple[int, ...] | list[int] = ()
+) -> np.ndarray:
+    """(T, A) actions -> (T, H, A): the next H actions from every step; past the end, a hold
+    action (0 on ``position_dims``, the last value elsewhere, e.g. the gripper command)."""
     t = len(actions)
-    index = np.minimum(np.arange(t)[:, None] + np.arange(horizon)[None], t - 1)
-    return actions[index]
+    hold = actions[-1].copy()
+    hold[list(position_dims)] = 0.0
+    padded = np.concatenate([actions, np.repeat(hold[None], horizon - 1, axis=0)])
+    return padded[np.arange(t)[:, None] + np.arange(horizon)[None]]
 
 
 def build_network(config: RecoveryConfig, state_mean, state_std, seed: int):

@@ -90,3 +90,53 @@ def test_training_conditional_minimum_episodes():
     assert min_calibration_episodes(0.05, 0.1) == 45  # (0.95)^45 < 0.1 <= (0.95)^44
     with pytest.raises(InvalidInputError, match=r"delta=0\.1"):
         conformal_threshold(np.ones(40), 0.05, 0.1)
+
+
+def _table(rng: np.random.Generator, n: int, shift: float):
+    """n episodes of 10 inferences with two raw scores; ``shift`` raises both (a failure)."""
+    from robofail.monitor.calibrate import ScoreTable
+    from robofail.monitor.episodes import MonitoredEpisode
+
+    episodes = [
+        MonitoredEpisode(
+            name=f"e{i}",
+            embeddings=np.zeros((10, 1), np.float32),
+            chunks=np.zeros((10, 2, 1, 1), np.float32),
+            inference_steps=np.arange(10) * 4,
+            length=40,
+            success=shift == 0,
+            nominal=shift == 0,
+            failure_step=-1 if shift == 0 else 40,
+            failure_type="none" if shift == 0 else "f",
+            family="nominal",
+        )
+        for i in range(n)
+    ]
+    table = ScoreTable(episodes)
+    for name in ("rnd", "ace"):
+        table.raw[name] = [rng.gamma(4.0, 1.0, 10) + shift for _ in episodes]
+    return table
+
+
+def test_and_shaped_joint_statistic_spends_alpha_where_fiper_and_does_not():
+    """robofail's AND-shaped statistic (alarm when both scores exceed) gets one conformal
+    quantile: its false-alarm rate on fresh successes sits at alpha, where FIPER's AND (each
+    score at alpha) stays far below it, and it catches more of a shift seen by both scores."""
+    from robofail.monitor.calibrate import _Candidate, _rule, method_outcomes
+
+    rng = np.random.default_rng(0)
+    fit, threshold = _table(rng, 200, 0.0), _table(rng, 400, 0.0)
+    fresh, shifted = _table(rng, 2000, 0.0), _table(rng, 500, 3.0)
+    alpha = 0.1
+    joint_all = _Candidate(("rnd", "ace"), (1, 1), "constant", "joint_all", (1.0, 1.0))
+    fiper_and = _Candidate(("rnd", "ace"), (1, 1), "constant", "and")
+    rates = {}
+    for name, candidate in (("joint_all", joint_all), ("and", fiper_and)):
+        rule = _rule(name, candidate, fit, threshold, alpha, None)
+        assert rule.combine == "all"
+        false_alarms = np.mean([o.flagged for o in method_outcomes(rule, fresh)])
+        caught = np.mean([o.flagged for o in method_outcomes(rule, shifted)])
+        rates[name] = (false_alarms, caught)
+    assert abs(rates["joint_all"][0] - alpha) < 0.03
+    assert rates["and"][0] < alpha / 2
+    assert rates["joint_all"][1] > rates["and"][1] + 0.05

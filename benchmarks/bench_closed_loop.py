@@ -1,0 +1,151 @@
+"""Closed loop on the bundled tasks: base policy, + monitor + abort/retry, + monitor + recovery.
+
+Per task, with the reference policy (``--policies``, from ``bench_policy_quality.py``) and its
+monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
+``bench_monitor_quality.py``):
+
+1. **Recovery data** (``robofail recovery-data``): the scripted expert restarts the failures of
+   ``--failures``/<task>/test_failures (``policy_failures`` spec, seed 302) from their onset,
+   halfway to the failure and the monitor's first alarm, clean and with 0.1 action noise; the
+   verified recoveries are kept. A family's *recoverability* is the share of its failed
+   episodes the expert rescued from at least one start; families with recoverability >= 0.5
+   are the recoverable ones.
+2. **Recovery policy** (``robofail train-recovery``, defaults) and its ONNX export.
+3. **Closed loop** (``robofail closed-loop``): ``-n`` episodes of the ``policy_failures`` spec
+   with run seed ``--seed`` (500: none of these episodes was used for training or calibration),
+   three arms each. Reported per family: success rates and the gain of recovery over the base
+   policy.
+
+Steps whose outputs exist under ``--out``/<task> are skipped. Prints the tables, writes
+``benchmarks/results/closed_loop.json`` and one bar chart per task next to it.
+
+    python benchmarks/bench_closed_loop.py [--tasks pick_place push peg_insert] [-n 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from robofail.data import open_dataset
+from robofail.recovery.closed_loop import (
+    ClosedLoopSettings,
+    closed_loop,
+    format_table,
+    plot_bars,
+)
+
+RECOVERABLE = 0.5
+"""Recoverability from which a family counts as recoverable."""
+
+
+def robofail(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "robofail.cli", *args], check=True)
+
+
+def recoverability(failures: Path, recovery: Path) -> dict[str, dict]:
+    """Per failure type: failed episodes, those with a verified recovery, and the share."""
+    with open_dataset(failures) as dataset:
+        failed = {
+            label.source: label.failure_type for label in dataset.labels() if not label.success
+        }
+    with open_dataset(recovery) as dataset:
+        rescued = {label.source.rsplit("@", 1)[0] for label in dataset.labels()}
+    table: dict[str, dict] = {}
+    for source, kind in failed.items():
+        row = table.setdefault(kind, {"failures": 0, "recovered": 0})
+        row["failures"] += 1
+        row["recovered"] += source in rescued
+    for row in table.values():
+        row["share"] = row["recovered"] / row["failures"]
+    return dict(sorted(table.items()))
+
+
+def run_task(task: str, args: argparse.Namespace) -> dict:
+    out = Path(args.out) / task
+    out.mkdir(parents=True, exist_ok=True)
+    policy = Path(args.policies) / task / "policy"
+    monitor = Path(args.monitors) / task / "calib_alpha0.1"
+    failures = Path(args.failures) / task / "test_failures"
+    data, model, onnx_file = out / "recovery.h5", out / "recovery", out / "recovery.onnx"
+    workers = str(args.workers)
+    if not data.exists():
+        robofail("recovery-data", "--task", task, "--failures", str(failures), "--monitor",
+                 str(monitor), "--out", str(data), "--workers", workers)  # fmt: skip
+    if not model.exists():
+        robofail("train-recovery", "--task", task, "--data", str(data), "--out", str(model))
+    if not onnx_file.exists():
+        robofail("export", "--recovery", str(model), "--out", str(onnx_file))
+    settings = ClosedLoopSettings(
+        task=task,
+        policy=str(policy),
+        monitor=str(monitor),
+        recovery=str(onnx_file),
+        spec=args.spec,
+        seed=args.seed,
+    )
+    result = closed_loop(settings, args.n, workers=args.workers)
+    shares = recoverability(failures, data)
+    base, recovered = result["arms"]["base"]["by_family"], result["arms"]["recovery"]["by_family"]
+    gains = {
+        family: {
+            "recoverability": shares[family]["share"] if family in shares else None,
+            "base": base[family]["success_rate"],
+            "recovery": recovered[family]["success_rate"],
+            "gain_points": 100 * (recovered[family]["success_rate"] - base[family]["success_rate"]),
+            "n": base[family]["n"],
+        }
+        for family in base
+    }
+    print(f"\n== {task}: {args.n} episodes of {args.spec}, seed {args.seed} ==")
+    print(format_table(result))
+    print(f"{'family':<15}{'recoverable':>12}{'base':>7}{'recovery':>10}{'gain':>8}")
+    for family, row in gains.items():
+        share = row["recoverability"]
+        print(f"{family:<15}{'-' if share is None else f'{share:.0%}':>12}{row['base']:>7.0%}"
+              f"{row['recovery']:>10.0%}{row['gain_points']:>+7.0f}p")  # fmt: skip
+    chart = Path(args.json).with_name(f"closed_loop_{task}.png")
+    plot_bars(result, chart)
+    result.pop("episodes")
+    return {**result, "recoverability": shares, "families": gains, "chart": str(chart)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["pick_place", "push", "peg_insert"])
+    parser.add_argument("--policies", default="runs/bench_policy_quality")
+    parser.add_argument("--monitors", default="runs/bench_monitor_quality")
+    parser.add_argument("--failures", default="runs/bench_monitor_quality")
+    parser.add_argument("--out", default="runs/bench_closed_loop")
+    parser.add_argument("--spec", default="policy_failures")
+    parser.add_argument("-n", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", default="benchmarks/results/closed_loop.json")
+    args = parser.parse_args()
+    results = {task: run_task(task, args) for task in args.tasks}
+    print("\nrecoverable families (expert recoverability >= 50 %): recovery - base, points")
+    for task, result in results.items():
+        rows = [
+            f"{family} {row['gain_points']:+.0f}"
+            for family, row in result["families"].items()
+            if (row["recoverability"] or 0) >= RECOVERABLE
+        ]
+        print(f"  {task}: {', '.join(rows) or 'none'}")
+    payload = {
+        "benchmark": "closed_loop",
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "recoverable_threshold": RECOVERABLE,
+        "tasks": results,
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(payload, indent=1))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""Recovery data: the scripted expert takes over failed episodes and rescues them in simulation.
+
+For every failed episode of a generated failure dataset the expert restarts from a few of its
+steps, all before the failure predicate first held:
+
+- ``onset``: the step the perturbation took effect (the episode's start for a failure of the
+  policy's own);
+- ``after_onset``: points between the onset and the failure (``after`` fractions of the way);
+- ``first_alarm``: the step of the monitor's first alarm, when a monitor artifact is given and the
+  episode stores the policy's inference inputs (monitored rollouts do).
+
+Each start restores the episode *exactly*: a fresh env reset with the episode's seed under the same
+perturbation (rebuilt from its label), then the episode's executed actions replayed up to the
+start. Replaying, rather than only setting the simulator state, also restores what the
+perturbation carries between steps (the action-delay queue, its noise stream, a push's timing);
+the restored simulator state is checked bit for bit against the stored one. From there the
+expert, which replans from the simulator state every step, acts until the episode's time limit,
+optionally with DART-style noise on the executed position actions (the recorded actions stay the
+expert's labels). Only simulator-verified successes are kept.
+
+A recovery episode stores what a recovery policy learns from: ``obs["state"]`` as the controller
+saw it (observation faults included) and the expert's actions. Its label keeps the source's seed
+and perturbation; ``source`` is ``<failure source>@<start step>``; extras hold ``start_step``,
+``start_kind`` (index into :data:`START_KINDS`) and ``failure_type`` (index into the dataset's
+``extra["failure_types"]``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robofail.data import DatasetInfo, Episode, open_dataset, write_episodes
+from robofail.data.recorder import EpisodeRecorder
+from robofail.errors import InvalidInputError
+from robofail.parallel import episode_seed, run_ordered
+
+START_KINDS = ("onset", "after_onset", "first_alarm")
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    """How recovery data is collected (small, picklable: sent to every worker).
+
+    Attributes:
+        after: fractions of the way from onset to failure to restart from, besides the onset.
+        noise: std of the Gaussian noise on the executed position actions of each expert run, in
+            action units; one run per entry and start (0 = the clean expert).
+        monitor: calibration artifact folder; adds the first-alarm starts.
+        seed: seed of the noise draws.
+    """
+
+    after: tuple[float, ...] = (0.5,)
+    noise: tuple[float, ...] = (0.0, 0.1)
+    monitor: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if any(not 0 < f < 1 for f in self.after):
+            raise InvalidInputError(f"--after fractions must be in (0, 1), got {self.after}")
+        if not self.noise or any(not (math.isfinite(s) and s >= 0) for s in self.noise):
+            raise InvalidInputError(f"--noise needs finite stds >= 0, got {self.noise}")
+
+
+@dataclass
+class RecoverySummary:
+    """What :func:`collect_recoveries` did, per failure type."""
+
+    failures: dict[str, int] = field(default_factory=dict)
+    """Failed source episodes per failure type."""
+    recovered: dict[str, int] = field(default_factory=dict)
+    """Of those, episodes with at least one verified recovery."""
+    attempts: dict[str, int] = field(default_factory=dict)
+    """Expert runs started per failure type."""
+    kept: dict[str, int] = field(default_factory=dict)
+    """Verified recoveries (episodes written) per failure type."""
+    not_replayable: int = 0
+    """Starts whose replay did not reproduce the stored state (skipped)."""
+
+    def add(self, failure_type: str, attempts: int, kept: int, mismatches: int) -> None:
+        for table, value in (
+            (self.failures, 1),
+            (self.recovered, int(kept > 0)),
+            (self.attempts, attempts),
+            (self.kept, kept),
+        ):
+            table[failure_type] = table.get(failure_type, 0) + value
+        self.not_replayable += mismatches
+
+    def recoverability(self) -> dict[str, float]:
+        """Share of failed episodes of each type the expert rescued from at least one start."""
+        return {t: self.recovered[t] / n for t, n in sorted(self.failures.items()) if n}
+
+    def table(self) -> str:
+        """Plain-text table: failure type, failures, recovered %, expert runs, kept."""
+        lines = [f"{'failure type':<18}{'failures':>9}{'recovered':>11}{'runs':>7}{'kept':>7}"]
+        for name in sorted(self.failures):
+            share = self.recovered[name] / self.failures[name]
+            lines.append(
+                f"{name:<18}{self.failures[name]:>9}{share:>10.0%}"
+                f"{self.attempts[name]:>7}{self.kept[name]:>7}"
+            )
+        if self.not_replayable:
+            lines.append(f"{self.not_replayable} starts skipped: replay did not match the state")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "failures": self.failures,
+            "recovered": self.recovered,
+            "attempts": self.attempts,
+            "kept": self.kept,
+            "recoverability": self.recoverability(),
+            "not_replayable": self.not_replayable,
+        }
+
+
+def start_steps(
+    episode: Episode, settings: RecoverySettings, alarm_step: int | None = None
+) -> list[tuple[int, int]]:
+    """(step, start kind index) pairs to restart ``episode`` from, sorted, each before the step
+    at which its failure predicate first held."""
+    label = episode.label
+    end = label.failure_step if label.failure_step >= 0 else episode.length
+    onset = max(label.onset_step, 0)
+    starts = {}
+    if onset < end:
+        starts[onset] = START_KINDS.index("onset")
+        for fraction in settings.after:
+            step = onset + round(fraction * (end - onset))
+            if onset < step < end:
+                starts.setdefault(step, START_KINDS.index("after_onset"))
+    if alarm_step is not None and 0 <= alarm_step < end:
+        starts[alarm_step] = START_KINDS.index("first_alarm")
+    return sorted(starts.items())
+
+
+def first_alarm_step(episode: Episode, monitor: Any) -> int | None:
+    """Control step of ``monitor``'s first alarm on a monitored rollout, or None (no alarm, or
+    the episode has no stored inference inputs)."""
+    extras = episode.extras
+    if not {"embeddings", "sampled_chunks", "inference_steps"} <= set(extras):
+        return None
+    monitor.reset()
+    for embedding, chunks, step in zip(
+        extras["embeddings"], extras["sampled_chunks"], extras["inference_steps"], strict=True
+    ):
+        if monitor.update(embedding, chunks).alarm:
+            return int(step)
+    return None
+
+
+def restore(env: Any, episode: Episode, step: int) -> tuple[Any, dict[str, np.ndarray] | None]:
+    """Put ``env`` (a bundled task env, unwrapped) where ``episode`` was before action ``step``.
+
+    Returns:
+        (the env to step: wrapped in the episode's perturbation when it has one, the observation
+        the controller saw at ``step``), or (env, None) when the replay did not reproduce the
+        stored simulator state bit for bit.
+    """
+    from robofail.failgen.perturbation import make_perturbation
+    from robofail.failgen.wrappers import PerturbationWrapper
+    from robofail.policy.rollout import as_obs_dict
+
+    label = episode.label
+    wrapped = env
+    if label.perturbation:
+        params = {k: v for k, v in label.perturbation.items() if k != "kind"}
+        run_seed = _run_seed(label.source)
+        perturbation = make_perturbation(label.perturbation["kind"], **params)
+        wrapped = PerturbationWrapper(env, perturbation, seed=run_seed)
+    obs, _ = wrapped.reset(seed=label.seed)
+    executed = episode.extras.get("executed_actions", episode.actions)
+    for t in range(step):
+        obs, *_ = wrapped.step(executed[t])
+    if not np.array_equal(env.get_state(), episode.states[step]):
+        return wrapped, None
+    return wrapped, as_obs_dict(obs)
+
+
+def _run_seed(source: str) -> int:
+    """The generator run seed in a failure's source id (``rollout/<task>/<seed>/<i>`` or
+    ``expert/<task>/<seed>/<i>``): the perturbation wrapper's seed."""
+    parts = source.split("/")
+    try:
+        return int(parts[-2])
+    except (IndexError, ValueError):
+        raise InvalidInputError(
+            f"cannot tell the generator run seed from source {source!r}; recovery data needs "
+            "failures written by `robofail generate`"
+        ) from None
+
+
+def expert_takeover(
+    wrapped: Any, obs: dict[str, np.ndarray], *, noise: float, rng: np.random.Generator
+) -> Episode:
+    """Run the task's expert from the current state of ``wrapped`` to the time limit.
+
+    Returns:
+        The recovery episode; ``actions`` are the expert's labels, ``extras["executed_actions"]``
+        the (noisy) actions that ran.
+    """
+    from robofail.policy.rollout import as_obs_dict
+    from robofail.tasks import make_expert
+
+    base = wrapped.unwrapped
+    expert = make_expert(base)
+    dims = list(base.position_action_dims)
+    recorder = EpisodeRecorder()
+    executed = []
+    while base.steps < base.max_episode_steps:
+        recorder.before_action(obs, base.get_state(), base.phase_index())
+        action = expert.act()
+        applied = action.copy()
+        if noise > 0:
+            applied[dims] = np.clip(applied[dims] + rng.normal(0.0, noise, len(dims)), -1, 1)
+        obs, reward, terminated, truncated, info = wrapped.step(applied)
+        obs = as_obs_dict(obs)
+        recorder.after_action(action, reward, terminated or truncated, info)
+        executed.append(applied)
+        if terminated or truncated:
+            break
+    return recorder.build(
+        final_state=base.get_state(),
+        seed=0,
+        source="",
+        extras={"executed_actions": np.stack(executed).astype(np.float32)},
+    )
+
+
+_cache: dict[str, Any] = {}
+
+
+def _worker_recover(
+    task: str, dataset_path: str, position: int, settings: RecoverySettings, failure_types: list
+) -> tuple[str, int, int, int, list[Episode]]:
+    """Pool entry point: every recovery of failure ``position``; (failure type, runs, kept,
+    replay mismatches, kept episodes)."""
+    from robofail.failgen.generator import task_env
+
+    if _cache.get("dataset_path") != dataset_path:
+        _cache.update(dataset_path=dataset_path, dataset=open_dataset(dataset_path))
+    if settings.monitor and _cache.get("monitor_path") != settings.monitor:
+        from robofail.monitor.runtime import Monitor
+
+        _cache.update(monitor_path=settings.monitor, monitor=Monitor.load(settings.monitor))
+    episode = _cache["dataset"][position]
+    env = task_env(task)
+    alarm = first_alarm_step(episode, _cache["monitor"]) if settings.monitor else None
+    label = episode.label
+    kept, runs, mismatches = [], 0, 0
+    for step, kind in start_steps(episode, settings, alarm):
+        for run, noise in enumerate(settings.noise):
+            wrapped, obs = restore(env, episode, step)
+            try:  # closing the wrapper undoes the perturbation's model edits
+                if obs is None:
+                    mismatches += 1
+                    break
+                runs += 1
+                rng = np.random.default_rng(episode_seed(settings.seed, position, 10 + run))
+                rescue = expert_takeover(wrapped, obs, noise=noise, rng=rng)
+            finally:
+                if wrapped is not env:
+                    wrapped.close()
+            if rescue.label.success:
+                kept.append(_as_recovery(rescue, episode, step, kind, failure_types))
+    return label.failure_type, runs, len(kept), mismatches, kept
+
+
+def _as_recovery(
+    rescue: Episode, source: Episode, step: int, kind: int, failure_types: list[str]
+) -> Episode:
+    from dataclasses import replace
+
+    label = replace(
+        rescue.label,
+        seed=source.label.seed,
+        perturbation=source.label.perturbation,
+        source=f"{source.label.source}@{step}",
+    )
+    extras = {
+        **rescue.extras,
+        "start_step": np.array(step, dtype=np.int32),
+        "start_kind": np.array(kind, dtype=np.int8),
+        "failure_type": np.array(failure_types.index(source.label.failure_type), np.int16),
+    }
+    return replace(rescue, label=label, extras=extras)
+
+
+def collect_recoveries(
+    task: str,
+    failures: str | Path,
+    out: str | Path,
+    *,
+    settings: RecoverySettings = RecoverySettings(),
+    workers: int = 1,
+    backend: str = "local",
+    limit: int | None = None,
+    progress: Any = None,
+) -> RecoverySummary:
+    """Collect verified expert recoveries of the failures in ``failures``; write them to ``out``.
+
+    Args:
+        task: bundled task the failures were generated on (checked against the dataset).
+        failures: failure dataset (.h5 file or shard folder) written by ``robofail generate``.
+        out: output ``.h5`` file (written atomically).
+        settings: starts, noise, monitor.
+        workers, backend: where the expert runs (see :func:`robofail.parallel.run_ordered`).
+        limit: use only the first ``limit`` failed episodes.
+        progress: called as ``progress(done, total)`` after each failure (optional).
+
+    Raises:
+        InvalidInputError: the dataset is of another task, has no failures, or none recovered.
+    """
+    from robofail.tasks import get_task
+
+    name = get_task(task).name
+    with open_dataset(failures) as dataset:
+        if dataset.info.task != name:
+            raise InvalidInputError(
+                f"{failures} holds episodes of task {dataset.info.task!r}, not {name!r}"
+            )
+        labels = dataset.labels()
+        positions = [i for i, label in enumerate(labels) if not label.success]
+        info = dataset.info
+    if limit is not None:
+        positions = positions[:limit]
+    if not positions:
+        raise InvalidInputError(f"{failures} has no failed episodes to recover")
+    failure_types = sorted({labels[i].failure_type for i in positions})
+    jobs = [(name, str(failures), i, settings, failure_types) for i in positions]
+    summary = RecoverySummary()
+
+    def recoveries() -> Iterator[Episode]:
+        for done, (kind, runs, kept, mismatches, episodes) in enumerate(
+            run_ordered(_worker_recover, jobs, backend=backend, workers=workers), start=1
+        ):
+            summary.add(kind, runs, kept, mismatches)
+            if progress is not None:
+                progress(done, len(jobs))
+            yield from episodes
+
+    out_info = DatasetInfo(
+        task=info.task,
+        env_id=info.env_id,
+        obs_names={"state": info.obs_names["state"]},
+        action_names=info.action_names,
+        phase_names=info.phase_names,
+        control_hz=info.control_hz,
+        extra={
+            "kind": "recovery",
+            "failures": str(failures),
+            "failure_types": failure_types,
+            "start_kinds": list(START_KINDS),
+            "after": list(settings.after),
+            "noise": list(settings.noise),
+            "monitor": settings.monitor,
+            "seed": settings.seed,
+        },
+    )
+    episodes = _state_only(recoveries())
+    first = next(episodes, None)
+    if first is None:
+        raise InvalidInputError(
+            f"the expert recovered none of the {len(positions)} failures in {failures}; "
+            "nothing to write"
+        )
+    write_episodes(out, _chain(first, episodes), out_info)
+    return summary
+
+
+def _state_only(episodes: Iterator[Episode]) -> Iterator[Episode]:
+    """The episodes with only their state observation (images are not needed to train on)."""
+    from dataclasses import replace
+
+    for episode in episodes:
+        yield replace(episode, obs={"state": episode.obs["state"]})
+
+
+def _chain(first: Episode, rest: Iterator[Episode]) -> Iterator[Episode]:
+    yield first
+    yield from rest

@@ -1,0 +1,276 @@
+"""Train a recovery policy on recovery data, save it (safetensors + JSON), export it to ONNX.
+
+A saved recovery policy is a folder: ``config.json`` (kind, schema, :class:`RecoveryConfig`,
+fingerprint, training record) and ``model.safetensors``. ``robofail export --recovery DIR`` turns
+it into the one self-contained ONNX file the robot runs (:mod:`robofail.recovery.runtime`), after
+checking that onnxruntime and torch agree on real states.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robofail.data import open_dataset
+from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError
+from robofail.recovery.model import (
+    RecoveryConfig,
+    build_network,
+    chunk_targets,
+    export_onnx,
+    fingerprint,
+    train_recovery,
+)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+KIND = "robofail_recovery_model"
+SCHEMA_VERSION = 1
+PARITY_TOLERANCE = 1e-5
+"""Largest |torch - onnxruntime| difference (action units) an export accepts."""
+
+
+def recovery_pairs(
+    data: str | Path, horizon: int, position_dims: list[int]
+) -> tuple[np.ndarray, np.ndarray, list[str], Any]:
+    """Training pairs from a recovery dataset: the state the controller saw at every step of
+    every recovery -> the expert's next ``horizon`` actions.
+
+    Returns:
+        states (N, S) float32, chunks (N, H, A) float32, the failure type of each pair's source
+        (N names), and the dataset's :class:`~robofail.data.DatasetInfo`.
+    """
+    states, chunks, types = [], [], []
+    with open_dataset(data) as dataset:
+        info = dataset.info
+        if info.extra.get("kind") != "recovery":
+            raise InvalidInputError(
+                f"{data} is not recovery data (make it with `robofail recovery-data`)"
+            )
+        names = info.extra["failure_types"]
+        for episode in dataset:
+            states.append(episode.obs["state"])
+            chunks.append(chunk_targets(episode.actions, horizon, position_dims))
+            types += [names[int(episode.extras["failure_type"])]] * episode.length
+    return (
+        np.concatenate(states).astype(np.float32),
+        np.concatenate(chunks).astype(np.float32),
+        types,
+        info,
+    )
+
+
+def train_recovery_policy(
+    data: str | Path,
+    out: str | Path,
+    *,
+    task: str | None = None,
+    horizon: int = 8,
+    exec_horizon: int = 2,
+    condition_on_failure: bool = False,
+    hidden: int = 256,
+    layers: int = 3,
+    steps: int = 6000,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> dict:
+    """Train a recovery policy on the recovery dataset ``data`` and save it to ``out``.
+
+    Args:
+        task: expected task (checked against the data).
+        horizon, exec_horizon: chunk length H, and actions executed per inference.
+        condition_on_failure: add a one-hot failure type input (the supervisor must then be told
+            the type; unknown is all zeros).
+        hidden, layers: MLP size.
+        steps: optimiser steps (batch 256).
+        overwrite: replace a saved policy at ``out``.
+
+    Returns:
+        The ``config.json`` record.
+    """
+    from robofail.tasks import get_task
+
+    if not 1 <= exec_horizon <= horizon:
+        raise InvalidInputError(f"need 1 <= exec_horizon <= horizon, got {exec_horizon}/{horizon}")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
+    with open_dataset(data) as dataset:
+        info = dataset.info
+    if task is not None and get_task(task).name != info.task:
+        raise InvalidInputError(f"{data} holds recovery data of task {info.task!r}, not {task!r}")
+    env_type = get_task(info.task).env_type()
+    position_dims = list(env_type.position_action_dims)
+    states, chunks, types, info = recovery_pairs(data, horizon, position_dims)
+    n_actions = len(info.action_names)  # the bundled tasks' actions lie in [-1, 1]
+    config = RecoveryConfig(
+        task=info.task,
+        state_names=info.obs_names["state"],
+        action_names=info.action_names,
+        action_low=[-1.0] * n_actions,
+        action_high=[1.0] * n_actions,
+        failure_types=list(info.extra["failure_types"]) if condition_on_failure else [],
+        horizon=horizon,
+        exec_horizon=exec_horizon,
+        hidden=hidden,
+        layers=layers,
+    )
+    start = time.perf_counter()
+    net, loss = train_recovery(
+        states,
+        chunks,
+        config,
+        failure_types=types if condition_on_failure else None,
+        steps=steps,
+        seed=seed,
+    )
+    record = {
+        "kind": KIND,
+        "schema_version": SCHEMA_VERSION,
+        "config": asdict(config),
+        "fingerprint": fingerprint(net),
+        "training": {
+            "data": str(data),
+            "pairs": len(states),
+            "steps": steps,
+            "seed": seed,
+            "final_loss": loss,
+            "seconds": time.perf_counter() - start,
+        },
+    }
+    _save(net, record, out)
+    return record
+
+
+def _save(net, record: dict, out: Path) -> None:
+    """Write the folder under a temporary name, then move it into place."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        weights = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+        save_file(weights, str(staging / WEIGHTS_FILE))
+        (staging / CONFIG_FILE).write_text(json.dumps(record, indent=1))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_recovery_model(folder: str | Path):
+    """(torch network in eval mode, :class:`RecoveryConfig`, record) of a saved recovery policy.
+
+    Raises:
+        InvalidInputError: not a saved recovery policy folder.
+        CorruptFileError: unreadable config or weights, or weights that do not fit the config.
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise InvalidInputError(
+                f"{path} not found: {folder} is not a saved recovery policy (train one with "
+                "`robofail train-recovery`)"
+            )
+    try:
+        record = json.loads(config_path.read_text())
+        if record.get("kind") != KIND:
+            raise KeyError("kind")
+        config = RecoveryConfig(**record["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"{config_path}: not a recovery policy config ({exc})") from None
+    if record.get("schema_version") != SCHEMA_VERSION:
+        raise CorruptFileError(
+            f"{config_path}: schema {record.get('schema_version')}, this robofail reads "
+            f"{SCHEMA_VERSION}; train it again"
+        )
+    try:
+        weights = load_file(str(weights_path))
+    except Exception as exc:  # safetensors raises its own error types
+        raise CorruptFileError(f"{weights_path}: not a safetensors file ({exc})") from None
+    n = len(config.state_names)
+    net = build_network(config, np.zeros(n), np.ones(n), seed=0)
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise CorruptFileError(f"{weights_path}: weights do not fit {config_path}") from exc
+    if fingerprint(net) != record.get("fingerprint"):
+        raise CorruptFileError(f"{folder}: the weights' fingerprint differs from {CONFIG_FILE}")
+    return net.eval(), config, record
+
+
+def export_recovery(folder: str | Path, out: str | Path, *, parity_states: int = 256) -> dict:
+    """Export a saved recovery policy to one ONNX file, after a parity check.
+
+    The check runs torch and onnxruntime on ``parity_states`` states drawn around the training
+    states' mean and spread (seeded) and refuses the export when they differ by more than
+    :data:`PARITY_TOLERANCE`.
+
+    Returns:
+        ``{"out", "max_abs_diff", "fingerprint", "bytes"}``.
+    """
+    import onnx
+    import torch
+
+    from robofail.ort import load_session
+
+    net, config, record = load_recovery_model(folder)
+    model = export_onnx(net, config)
+    onnx.checker.check_model(model, full_check=True)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(model, tmp)
+        rng = np.random.default_rng(0)
+        mean, std = net.state_mean.numpy(), net.state_std.numpy()
+        states = (mean + std * rng.standard_normal((parity_states, len(mean)))).astype(np.float32)
+        inputs = {"state": states}
+        failure = None
+        if config.failure_types:
+            failure = np.eye(len(config.failure_types), dtype=np.float32)[
+                rng.integers(len(config.failure_types), size=parity_states)
+            ]
+            inputs["failure"] = failure
+        session = load_session(tmp)
+        (onnx_chunks,) = session.run(None, inputs)
+        with torch.no_grad():
+            torch_chunks = net(
+                torch.as_tensor(states), None if failure is None else torch.as_tensor(failure)
+            ).numpy()
+        diff = float(np.abs(onnx_chunks - torch_chunks).max())
+        if not diff <= PARITY_TOLERANCE:
+            raise CorruptFileError(
+                f"export of {folder} refused: onnxruntime and torch differ by {diff:.2e} "
+                f"(> {PARITY_TOLERANCE:.0e})"
+            )
+        tmp.replace(out)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {
+        "out": str(out),
+        "max_abs_diff": diff,
+        "fingerprint": record["fingerprint"],
+        "bytes": out.stat().st_size,
+    }

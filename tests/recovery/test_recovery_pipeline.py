@@ -1,0 +1,131 @@
+"""Recovery data from real generated failures, training, export and the runtime, end to end.
+
+The failures come from the scripted expert under pick_place's failure spec (demo- and env-level
+perturbations, no policy needed), so the fixture is a few seconds of simulation.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robofail.data import open_dataset
+from robofail.failgen.generator import generate, task_env
+from robofail.recovery import RecoveryPolicy
+from robofail.recovery.data import START_KINDS, RecoverySettings, restore, start_steps
+from robofail.recovery.train import load_recovery_model, recovery_pairs
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "robofail.cli", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def failures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Failures of the expert under pick_place's shipped failure spec (12 episodes tried)."""
+    out = tmp_path_factory.mktemp("failures") / "failures"
+    generate("pick_place", "failures", 12, out, seed=3, backend="inprocess", progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def recovery(failures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("recovery")
+    data, model, onnx_file = out / "rec.h5", out / "model", out / "rec.onnx"
+    made = run_cli(
+        "recovery-data", "--task", "pick_place", "--failures", str(failures), "--out", str(data),
+        "--workers", "2",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    trained = run_cli(
+        "train-recovery", "--task", "pick_place", "--data", str(data), "--out", str(model),
+        "--steps", "200",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    exported = run_cli("export", "--recovery", str(model), "--out", str(onnx_file))
+    assert exported.returncode == 0, exported.stderr
+    return out
+
+
+def test_failures_restore_exactly_at_every_start(failures: Path) -> None:
+    env = task_env("pick_place")
+    with open_dataset(failures) as dataset:
+        episodes = [e for e in dataset if not e.label.success]
+    assert episodes
+    for episode in episodes[:4]:
+        for step, kind in start_steps(episode, RecoverySettings(after=(0.3, 0.6))):
+            assert START_KINDS[kind] in ("onset", "after_onset")
+            assert step < max(episode.label.failure_step, 0) or episode.label.failure_step < 0
+            wrapped, obs = restore(env, episode, step)
+            try:
+                assert obs is not None, f"{episode.label.source} did not replay to step {step}"
+                np.testing.assert_array_equal(obs["state"], episode.obs["state"][step])
+            finally:
+                if wrapped is not env:
+                    wrapped.close()
+
+
+def test_recoveries_are_verified_successes_from_labelled_starts(
+    failures: Path, recovery: Path
+) -> None:
+    with open_dataset(failures) as dataset:
+        failed = {l.source: l for l in dataset.labels() if not l.success}  # noqa: E741
+    with open_dataset(recovery / "rec.h5") as dataset:
+        info, labels = dataset.info, dataset.labels()
+        episodes = list(dataset)
+    assert info.extra["kind"] == "recovery" and set(info.obs_names) == {"state"}
+    assert episodes and all(label.success for label in labels)
+    for episode in episodes:
+        source, step = episode.label.source.rsplit("@", 1)
+        origin = failed[source]
+        assert int(episode.extras["start_step"]) == int(step)
+        assert info.extra["failure_types"][int(episode.extras["failure_type"])] == (
+            origin.failure_type
+        )
+        assert episode.label.perturbation == origin.perturbation
+        assert episode.label.seed == origin.seed
+
+
+def test_exported_policy_matches_torch_on_recovery_states(recovery: Path) -> None:
+    import torch
+
+    net, config, _ = load_recovery_model(recovery / "model")
+    states, chunks, _, _ = recovery_pairs(recovery / "rec.h5", config.horizon, [0, 1, 2])
+    assert chunks.shape[1:] == (config.horizon, len(config.action_names))
+    env = task_env("pick_place")
+    policy = RecoveryPolicy.load(
+        recovery / "rec.onnx",
+        task="pick_place",
+        state_names=list(env.state_names),
+        action_names=list(env.action_names),
+    )
+    with torch.no_grad():
+        expected = net(torch.as_tensor(states[:64])).numpy()
+    actual = np.stack([policy.act(s) for s in states[:64]])
+    np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=0)
+    assert np.abs(actual).max() <= 1.0
+
+
+def test_recovery_verbs_reject_bad_input_in_one_line(failures: Path, tmp_path: Path) -> None:
+    cases = [
+        (["recovery-data", "--task", "push", "--failures", str(failures), "--out",
+          str(tmp_path / "r.h5")], "not 'push'"),
+        (["recovery-data", "--task", "pick_place", "--failures", str(failures), "--out",
+          str(tmp_path / "r.h5"), "--after", "1.5"], "--after"),
+        (["train-recovery", "--data", str(failures), "--out", str(tmp_path / "m")],
+         "not recovery data"),
+        (["export", "--recovery", str(tmp_path), "--out", str(tmp_path / "x.onnx")],
+         "not a saved recovery policy"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r.h5").exists() and not (tmp_path / "m").exists()
