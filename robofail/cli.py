@@ -399,6 +399,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    """Run or resume the whole pipeline on a bundled task."""
+    from robofail.quickstart import quickstart
+
+    quickstart(args.task, args.out, full=args.full, seed=args.seed, workers=args.workers)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -424,6 +432,21 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     verb("tasks", cmd_tasks, "list the bundled tasks with their observation and action names")
+
+    quick = verb(
+        "quickstart",
+        cmd_quickstart,
+        "the whole pipeline on a bundled task: demos, policy, monitored rollouts, failures, "
+        "calibration, evaluation, boundary search, recovery data and policy, ONNX export, closed "
+        "loop, report; finished stages are skipped when run again",
+        "example:\n  robofail quickstart --task pick_place --out runs/quickstart   "
+        "# about 10 minutes on 2 cores",
+    )
+    quick.add_argument("--task", default="pick_place", help="bundled task (default pick_place)")
+    quick.add_argument("--out", default="runs/quickstart", help="run folder (runs/quickstart)")
+    quick.add_argument("--full", action="store_true", help="the size behind the README tables")
+    quick.add_argument("--seed", type=int, default=0, help="default 0")
+    quick.add_argument("--workers", type=_positive_int, default=2, help="processes (default 2)")
 
     demos = verb("demos", cmd_demos, "collect scripted-expert demonstrations (HDF5)")
     demos.add_argument("--task", required=True, help="task name (see `robofail tasks`)")
