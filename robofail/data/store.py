@@ -118,6 +118,7 @@ class ShardedWriter:
         """Load the folder's manifest, or create an empty one; return its shard entries."""
         manifest = self.out_dir / MANIFEST_NAME
         if not manifest.is_file():
+            _remove_temporary_files(self.out_dir)
             _write_manifest(self.out_dir, self.info, [])
             return []
         info, shards = _read_manifest(self.out_dir)
@@ -129,8 +130,7 @@ class ShardedWriter:
                 f"{differ} from this one (task {self.info.task!r}); "
                 "write to another folder or use the same settings"
             )
-        for stale in [*self.out_dir.glob("shard_*.h5.tmp-*"), *self.out_dir.glob("*.json.tmp-*")]:
-            stale.unlink(missing_ok=True)  # left by a killed writer
+        _remove_temporary_files(self.out_dir)
         return shards
 
     def completed_indices(self) -> set[int]:
@@ -387,6 +387,19 @@ def _open_shard_folder(folder: Path) -> Dataset:
             "re-generate the dataset"
         )
     return Dataset(folder, info, [(file, f"demo_{index}") for index, file in indexed])
+
+
+def is_temporary_file(path: Path) -> bool:
+    """Whether ``path`` is a shard or manifest being written (or left by a killed writer)."""
+    return ".tmp-" in path.name and (path.name.startswith("shard_") or ".json" in path.name)
+
+
+def _remove_temporary_files(folder: Path) -> None:
+    """Delete the temporary files a killed writer left in ``folder`` (one writer per folder)."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if is_temporary_file(path):
+                path.unlink(missing_ok=True)
 
 
 def _write_file(path: Path, items: Iterable[tuple[int, Episode]], info: DatasetInfo) -> None:

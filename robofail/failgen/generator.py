@@ -512,15 +512,15 @@ def _prepare_output(out: Path, info: DatasetInfo, *, resume: bool, overwrite: bo
 
     Creates nothing: the writer creates the folder once every input is checked.
     """
-    from robofail.data.store import MANIFEST_NAME
+    from robofail.data.store import MANIFEST_NAME, is_temporary_file
 
     for folder in (out, *out.parents):
         if folder.exists():
             if not folder.is_dir():
                 raise OutputPathError(f"cannot write {out}: {folder} is a file, not a folder")
             break
-    if not out.exists() or not any(out.iterdir()):
-        return
+    if not out.exists() or all(is_temporary_file(p) for p in out.iterdir()):
+        return  # new, or only what a writer killed before its first manifest left
     manifest = out / MANIFEST_NAME
     if not manifest.is_file():
         raise OutputPathError(
