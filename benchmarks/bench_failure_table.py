@@ -2,14 +2,20 @@
 and how many control steps a failure takes to develop.
 
 For each task, runs ``robofail generate`` with the ``failures`` spec (``--n-failures`` episodes)
-and the ``nominal`` spec (``--n-nominal`` episodes), then reads the stored failures back and
-reports per perturbation kind: episodes, failures, fail rate, the median and the 25th
-percentile of (failure_step - onset_step) over the failures, the median in policy inferences
-(the task's executed actions per inference), and the share of failures that the task's failure
-predicate ended (the rest ran out of time). Prints a table, writes JSON.
+and a nominal spec with the same source (``--n-nominal`` episodes; for ``source: expert`` the
+shipped ``nominal`` spec's content), then reads the stored failures back and reports per
+perturbation kind: episodes, failures, fail rate, the median and the 25th percentile of
+(failure_step - onset_step) over the failures, the median in policy inferences (the task's
+executed actions per inference), the share of failures that the task's failure predicate
+ended (the rest ran out of time) and the share in which the end effector never moved more than
+``IDLE_M`` from its start (the controller never acted, e.g. a vision expert that never found
+its object). Prints a table, writes JSON. A spec with
+``source: vision_expert`` runs with camera images (the camera faults):
 
     python benchmarks/bench_failure_table.py [--tasks pick_place push peg_insert]
         [--n-failures 320] [--n-nominal 100] [--workers 2] [--spec failures]
+    python benchmarks/bench_failure_table.py --tasks pick_place --spec camera_faults \
+        --n-failures 200 --n-nominal 50 --json benchmarks/results/camera_faults.json
 """
 
 from __future__ import annotations
@@ -26,20 +32,48 @@ import numpy as np
 
 from robofail.data import open_dataset
 from robofail.failgen.generator import generate, task_env
+from robofail.failgen.spec import FailureSpec, load_spec, parse_spec
 from robofail.tasks import TASKS, get_task
+from robofail.tasks.base import MocapTaskEnv
+
+IDLE_M = 0.01
+"""A failure whose end effector never got farther than this (m) from its start is idle."""
 
 
-def kind_rows(task: str, spec: str, n: int, out: Path, *, workers: int, seed: int) -> dict:
-    """Run ``spec`` on ``task`` and return its per-kind figures (see the module docstring)."""
+def hand_travel(env: MocapTaskEnv, states: np.ndarray) -> float:
+    """Farthest distance (m) of the end effector from its first position over ``states``
+    ((T, N) full simulator states of ``env``'s task)."""
+    positions = []
+    for state in states:
+        env.set_state(state)
+        positions.append(env.ee_pos())
+    return float(np.linalg.norm(np.array(positions) - positions[0], axis=1).max())
+
+
+def kind_rows(
+    task: str, spec: FailureSpec, title: str, n: int, out: Path, *, workers: int, seed: int
+) -> dict:
+    """Run ``spec`` (called ``title`` in the result) on ``task`` and return its per-kind
+    figures (see the module docstring)."""
     start = time.perf_counter()
+    image = spec.source == "vision_expert"
     summary = generate(
-        task, spec, n, out, seed=seed, workers=workers, overwrite=True, progress=False
+        task,
+        spec,
+        n,
+        out,
+        seed=seed,
+        workers=workers,
+        overwrite=True,
+        image=image,
+        progress=False,
     )
     seconds = time.perf_counter() - start
     env = task_env(task)
     per_inference = int(env.policy_exec_horizon)
     steps: dict[str, list[int]] = {}
     by_predicate: dict[str, int] = {}
+    idle: dict[str, int] = {}
     with open_dataset(out) as dataset:
         for episode in dataset:
             label = episode.label
@@ -49,6 +83,8 @@ def kind_rows(task: str, spec: str, n: int, out: Path, *, workers: int, seed: in
             steps.setdefault(kind, []).append(label.failure_step - label.onset_step)
             env.set_state(episode.final_state)
             by_predicate[kind] = by_predicate.get(kind, 0) + bool(env.is_failure())
+            states = np.vstack([episode.states, episode.final_state])
+            idle[kind] = idle.get(kind, 0) + (hand_travel(env, states) < IDLE_M)
     kinds = {}
     for kind, stats in summary.kinds.items():
         delays = steps.get(kind, [])
@@ -63,10 +99,13 @@ def kind_rows(task: str, spec: str, n: int, out: Path, *, workers: int, seed: in
             "ended_by_failure_predicate": (by_predicate.get(kind, 0) / len(delays))
             if delays
             else None,
+            "idle_share": (idle.get(kind, 0) / len(delays)) if delays else None,
         }
     return {
         "task": task,
-        "spec": spec,
+        "spec": title,
+        "source": spec.source,
+        "image": image,
         "episodes": n,
         "seed": seed,
         "actions_per_inference": per_inference,
@@ -85,12 +124,13 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def print_rows(result: dict) -> None:
     print(
-        f"\n{result['task']} / {result['spec']} (n={result['episodes']}, "
-        f"{result['actions_per_inference']} actions per inference, {result['seconds']:.0f} s)"
+        f"\n{result['task']} / {result['spec']} (source {result['source']}, "
+        f"n={result['episodes']}, {result['actions_per_inference']} actions per inference, "
+        f"{result['seconds']:.0f} s)"
     )
     print(
         f"{'kind':<18}{'n':>5}{'failed':>8}{'fail %':>8}{'median':>8}{'p25':>6}"
-        f"{'infer.':>8}{'predicate':>11}"
+        f"{'infer.':>8}{'predicate':>11}{'idle':>6}"
     )
     for kind, row in sorted(result["kinds"].items()):
         print(
@@ -99,6 +139,7 @@ def print_rows(result: dict) -> None:
             f"{_fmt(row['p25_onset_to_failure'], 'g'):>6}"
             f"{_fmt(row['median_inferences'], '.1f'):>8}"
             f"{_fmt(row['ended_by_failure_predicate'], '.0%'):>11}"
+            f"{_fmt(row['idle_share'], '.0%'):>6}"
         )
 
 
@@ -116,12 +157,22 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="robofail-failure-table-") as tmp:
         for task in args.tasks:
-            runs = [(args.spec, args.n_failures), ("nominal", args.n_nominal)]
-            for spec, n in runs:
+            name = get_task(task).name
+            spec = load_spec(args.spec, name)
+            nominal = parse_spec(
+                {"task": name, "source": spec.source, "keep": "all"}, name="nominal"
+            )
+            runs = [
+                (spec, Path(args.spec).stem, args.n_failures),
+                (nominal, "nominal", args.n_nominal),
+            ]
+            for run_spec, title, n in runs:
                 if n <= 0:
                     continue
-                out = Path(tmp) / f"{get_task(task).name}_{Path(spec).stem}"
-                result = kind_rows(task, spec, n, out, workers=args.workers, seed=args.seed)
+                out = Path(tmp) / f"{name}_{title}"
+                result = kind_rows(
+                    name, run_spec, title, n, out, workers=args.workers, seed=args.seed
+                )
                 print_rows(result)
                 results.append(result)
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,8 @@ run by :class:`~robofail.failgen.wrappers.PerturbationWrapper`. Four families:
 - **observation faults** (``obs_noise``, ``obs_bias``, ``obs_dropout`` and the camera faults
   ``camera_occlusion``, ``camera_blur``, ``camera_brightness``, ``camera_shift``): change what
   the controller sees, never the simulation. A privileged controller that reads the simulator
-  (robofail's scripted experts) is unaffected by them; they are meant for learned policies.
+  (robofail's scripted experts) is unaffected by them; they are meant for learned policies and
+  for PickPlace's vision expert (``source: vision_expert``), which finds the cube in the image.
 
 Target body. Perturbations of "the object" (``init_pose``, ``mass``, ``friction``, ``size``,
 ``push``, ``distractor``) act on ``env.object_body`` for robofail's tasks. On another env they act

@@ -3,7 +3,9 @@
 Episode ``i`` of a run seeded ``s`` gets the perturbation ``spec.sample(s, i)`` and the initial
 conditions of reset seed ``episode_seed(s, i)``: it depends only on (spec, seed, i). It runs on the
 bundled task's env wrapped in a :class:`PerturbationWrapper`, controlled by the scripted expert
-(``source: expert``; demo-level perturbations edit its keyframes) or by a saved policy
+(``source: expert``; demo-level perturbations edit its keyframes), by the expert that perceives
+the object in the (possibly faulted) camera image instead of reading the simulator
+(``source: vision_expert``, needs images: camera faults fail it) or by a saved policy
 (``source: policy``). The simulator decides success; a failed perturbed episode is labelled with
 the perturbation's kind once the perturbation took effect (before that, a failure is the task's
 own: ``task_failure`` or ``timeout``).
@@ -31,7 +33,7 @@ import gymnasium as gym
 from robofail.data import NO_FAILURE, DatasetInfo, Episode
 from robofail.errors import InvalidInputError, OutputPathError
 from robofail.failgen.perturbation import Perturbation, perturbation_type
-from robofail.failgen.spec import FailureSpec, resolve_spec
+from robofail.failgen.spec import SOURCES, FailureSpec, resolve_spec
 from robofail.failgen.wrappers import PerturbationWrapper
 from robofail.parallel import check_backend, episode_seed, run_ordered
 from robofail.tasks import get_task, make_env
@@ -77,6 +79,18 @@ def check_supported(perturbation: type[Perturbation] | Perturbation, env: gym.En
         )
 
 
+def check_vision_source(env: gym.Env) -> None:
+    """Raise InvalidInputError, naming ``source: vision_expert``, unless ``env``'s task has a
+    vision expert and ``env`` renders the camera image it perceives."""
+    base = env.unwrapped
+    get_task(base.task_name).expert_type(vision=True)  # raises when the task has none
+    if not base.obs_image:
+        raise InvalidInputError(
+            "source: vision_expert perceives the object in the camera image; render images "
+            "(robofail generate --image, or an env made with obs_image=True)"
+        )
+
+
 def run_perturbed_episode(
     task: str,
     perturbation: Perturbation | None,
@@ -96,7 +110,9 @@ def run_perturbed_episode(
             by a boundary search), or None for a nominal episode.
         seed, index: the env resets with ``episode_seed(seed, index)``; the perturbation's own
             random draws derive from the same pair.
-        source: ``"expert"`` (the task's scripted expert) or ``"policy"`` (``policy`` closed loop).
+        source: ``"expert"`` (the task's scripted expert), ``"vision_expert"`` (the expert
+            perceiving the object in ``env``'s camera image) or ``"policy"`` (``policy`` closed
+            loop).
         policy: a :class:`~robofail.policy.protocol.ChunkPolicy`, needed when source is policy.
         samples: chunks drawn per policy inference (recorded for the monitor).
         env: the env of ``task`` to use (e.g. one rendering images); default: this process's
@@ -110,27 +126,30 @@ def run_perturbed_episode(
 
     Raises:
         InvalidInputError: the perturbation cannot act on the task, a demo-level perturbation
-            with a policy, an unknown source, or source policy without a policy.
+            with a policy or the vision expert, an unknown source, source policy without a
+            policy, or source vision_expert on a task without one or an env without images.
     """
     base = task_env(task) if env is None else env.unwrapped
     if base.task_name != get_task(task).name:
         raise InvalidInputError(f"env is of task {base.task_name!r}, not {task!r}")
-    if source not in ("expert", "policy"):
-        raise InvalidInputError(f"source must be 'expert' or 'policy', got {source!r}")
+    if source not in SOURCES:
+        raise InvalidInputError(f"source must be one of {SOURCES}, got {source!r}")
     if source == "policy" and policy is None:
         raise InvalidInputError("source 'policy' needs a policy to run")
+    if source == "vision_expert":
+        check_vision_source(base)
     if perturbation is None:
         wrapped: gym.Env = base
     else:
         check_supported(perturbation, base)
-        if source == "policy" and perturbation.level == "demo":
+        if source != "expert" and perturbation.level == "demo":
             raise InvalidInputError(
-                f"{perturbation.kind} edits a scripted expert's keyframes; it cannot perturb a "
-                "policy"
+                f"{perturbation.kind} edits the privileged scripted expert's keyframes; it "
+                f"cannot perturb source {source!r}"
             )
         wrapped = PerturbationWrapper(base, perturbation, seed=seed)
     try:
-        if source == "expert":
+        if source != "policy":
             hook = None
             if perturbation is not None:
                 hook = partial(_keyframe_hook, perturbation, wrapped)
@@ -139,7 +158,8 @@ def run_perturbed_episode(
                 seed=seed,
                 index=index,
                 keyframe_hook=hook,
-                source=f"expert/{base.task_name}/{seed}/{index}",
+                source=f"{source}/{base.task_name}/{seed}/{index}",
+                vision=source == "vision_expert",
             )
         else:
             from robofail.policy.rollout import policy_episode
@@ -404,9 +424,9 @@ def generate(
     if resume and overwrite:
         raise InvalidInputError("pass either --resume or --overwrite, not both")
     env = task_env(name, image=image)
+    policy_fingerprint = check_policy(spec, policy_dir, env)
     for entry in spec.entries:
         check_supported(perturbation_type(entry.kind), env)
-    policy_fingerprint = check_policy(spec, policy_dir, env)
     info = dataset_info(
         env,
         generator="robofail.failgen",
@@ -477,13 +497,16 @@ def spec_content(spec: FailureSpec) -> dict[str, Any]:
 
 
 def check_policy(spec: FailureSpec, policy_dir: str | Path | None, env: MocapTaskEnv) -> str:
-    """The policy's fingerprint ("" for the expert), after checking it fits the spec and task."""
-    if spec.source == "expert":
+    """The policy's fingerprint ("" for an expert source), after checking that the spec's
+    source fits the task and ``env`` (the vision expert needs one and images)."""
+    if spec.source != "policy":
         if policy_dir is not None:
             raise InvalidInputError(
-                f"spec {spec.name} runs the scripted expert (source: expert); --policy is only "
-                "for specs with source: policy"
+                f"spec {spec.name} runs a scripted expert (source: {spec.source}); --policy is "
+                "only for specs with source: policy"
             )
+        if spec.source == "vision_expert":
+            check_vision_source(env)
         return ""
     if policy_dir is None:
         raise InvalidInputError(

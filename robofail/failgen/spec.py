@@ -3,7 +3,9 @@
 A spec is a YAML or JSON file::
 
     task: pick_place          # required
-    source: expert            # expert (scripted expert, default) or policy (needs --policy)
+    source: expert            # expert (scripted expert, default), vision_expert (the expert
+                              # perceiving the object in the camera image; needs --image) or
+                              # policy (needs --policy)
     keep: failures            # failures (default) or all
     perturbations:            # empty list: the nominal spec (no perturbation)
       - kind: slip
@@ -31,7 +33,7 @@ from robofail.errors import CorruptFileError, InvalidInputError, UnknownNameErro
 from robofail.failgen.perturbation import Perturbation, perturbation_type
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "specs"
-SOURCES = ("expert", "policy")
+SOURCES = ("expert", "vision_expert", "policy")
 KEEP = ("failures", "all")
 _PERTURBATION_STREAM = 2  # seed stream of perturbation draws (0: env reset, 1: action noise)
 
@@ -112,13 +114,18 @@ def parse_spec(data: Any, *, name: str = "<spec>") -> FailureSpec:
     entries = tuple(
         _parse_entry(item, f"{name}: perturbations[{i}]") for i, item in enumerate(items)
     )
-    if source == "policy":
-        demo_only = [e.kind for e in entries if perturbation_type(e.kind).level == "demo"]
-        if demo_only:
-            raise InvalidInputError(
-                f"{name}: {', '.join(demo_only)} edit(s) a scripted expert's keyframes and "
-                "cannot perturb a policy; use source: expert or drop them"
-            )
+    demo_only = [e.kind for e in entries if perturbation_type(e.kind).level == "demo"]
+    if source == "policy" and demo_only:
+        raise InvalidInputError(
+            f"{name}: {', '.join(demo_only)} edit(s) a scripted expert's keyframes and "
+            "cannot perturb a policy; use source: expert or drop them"
+        )
+    if source == "vision_expert" and demo_only:
+        raise InvalidInputError(
+            f"{name}: {', '.join(demo_only)} edit(s) the privileged expert's keyframes or "
+            "beliefs, which bypasses the camera; source: vision_expert takes "
+            "environment-level perturbations only (use source: expert for these)"
+        )
     return FailureSpec(task, source, keep, entries, name, data)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
-from robofail.errors import UnknownNameError
+from robofail.errors import InvalidInputError, UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class TaskEntry:
         module: module holding the env and expert classes.
         env_class: name of the env class.
         expert_class: name of the scripted expert class.
+        vision_expert_class: name of the expert that perceives the object in the camera image
+            instead of reading the simulator ("" when the task has none).
     """
 
     name: str
@@ -31,12 +33,23 @@ class TaskEntry:
     module: str
     env_class: str
     expert_class: str
+    vision_expert_class: str = ""
 
     def env_type(self) -> type:
         return getattr(importlib.import_module(self.module), self.env_class)
 
-    def expert_type(self) -> type:
-        return getattr(importlib.import_module(self.module), self.expert_class)
+    def expert_type(self, *, vision: bool = False) -> type:
+        """The scripted expert class, or with ``vision`` the one that perceives the object in
+        the camera image (InvalidInputError when the task has none)."""
+        if not vision:
+            return getattr(importlib.import_module(self.module), self.expert_class)
+        if not self.vision_expert_class:
+            with_vision = [e.name for e in TASKS.values() if e.vision_expert_class]
+            raise InvalidInputError(
+                f"task {self.name!r} has no vision expert (source: vision_expert); "
+                f"tasks with one: {', '.join(with_vision)}"
+            )
+        return getattr(importlib.import_module(self.module), self.vision_expert_class)
 
 
 TASKS: dict[str, TaskEntry] = {
@@ -48,6 +61,7 @@ TASKS: dict[str, TaskEntry] = {
             "robofail.tasks.pick_place",
             "PickPlaceEnv",
             "PickPlaceExpert",
+            "VisionPickPlaceExpert",
         ),
         TaskEntry("push", "robofail/Push-v0", "robofail.tasks.push", "PushEnv", "PushExpert"),
         TaskEntry(
@@ -74,9 +88,10 @@ def make_env(name: str, **kwargs):
     return get_task(name).env_type()(**kwargs)
 
 
-def make_expert(env, **kwargs):
-    """The scripted expert of ``env``'s bundled task."""
-    return get_task(env.unwrapped.task_name).expert_type()(env, **kwargs)
+def make_expert(env, *, vision: bool = False, **kwargs):
+    """The scripted expert of ``env``'s bundled task; with ``vision`` the one that perceives the
+    object in ``obs["image"]`` (fed through its ``observe``)."""
+    return get_task(env.unwrapped.task_name).expert_type(vision=vision)(env, **kwargs)
 
 
 for _entry in TASKS.values():

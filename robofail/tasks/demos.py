@@ -47,6 +47,7 @@ def run_expert_episode(
     action_noise: float = 0.0,
     keyframe_hook: KeyframeHook | None = None,
     source: str | None = None,
+    vision: bool = False,
 ) -> Episode:
     """Run the scripted expert for one episode and record it.
 
@@ -59,12 +60,15 @@ def run_expert_episode(
             action units (1 = the maximum step).
         keyframe_hook: passed to the expert (demo-level perturbations edit its keyframes).
         source: id stored in the label; default ``expert/<task>/<seed>/<index>``.
+        vision: run the task's vision expert, which perceives the object in the observation's
+            camera image (as the wrappers deliver it, faults included) instead of reading the
+            simulator; ``env`` must render images.
 
     Returns:
         The episode; ``actions`` are the expert's labels, ``extras["executed_actions"]`` what ran.
     """
     base: MocapTaskEnv = env.unwrapped
-    expert = make_expert(base, keyframe_hook=keyframe_hook)
+    expert = make_expert(base, vision=vision, keyframe_hook=keyframe_hook)
     noise_rng = np.random.default_rng(episode_seed(seed, index, 1))
     position_dims = list(base.position_action_dims)
     reset_seed = episode_seed(seed, index)
@@ -74,6 +78,7 @@ def run_expert_episode(
     executed = []
     for _ in range(base.max_episode_steps):
         recorder.before_action(obs, base.get_state(), info["phase_index"])
+        expert.observe(obs)
         action = expert.act()
         applied = action.copy()
         if action_noise > 0:

@@ -5,11 +5,13 @@ is in and which keyframe (end-effector target position, yaw, gripper command) th
 and turns it into an action. Because the keyframe is recomputed from the state every step, the
 expert rescues perturbed episodes (the recovery work relies on it). ``keyframe_hook`` lets the
 failure generator edit keyframes (offsets, a dropped grasp...) without touching the expert.
+A vision expert (``PickPlace``'s ``VisionPickPlaceExpert``) instead perceives its object in the
+observation's camera image, handed to it by :meth:`ScriptedExpert.observe` before each action.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -53,6 +55,11 @@ class ScriptedExpert:
 
     def reset(self) -> None:
         """Forget per-episode memory; call after ``env.reset`` or ``env.set_state``."""
+
+    def observe(self, obs: Mapping[str, np.ndarray]) -> None:
+        """The observation the controller sees before this step's :meth:`act` (after any
+        observation fault). The privileged experts read the simulator and ignore it; vision
+        experts perceive the scene in ``obs["image"]``."""
 
     def plan(self) -> tuple[str, Keyframe]:
         """(phase name, keyframe) for the current simulator state."""
