@@ -317,8 +317,10 @@ def collect_recoveries(
     Raises:
         InvalidInputError: the dataset is of another task, has no failures, or none recovered.
     """
+    from robofail.folders import check_writable
     from robofail.tasks import get_task
 
+    check_writable(out, "--out")
     name = get_task(task).name
     with open_dataset(failures) as dataset:
         if dataset.info.task != name:

@@ -98,9 +98,12 @@ def train_recovery_policy(
 
     if not 1 <= exec_horizon <= horizon:
         raise InvalidInputError(f"need 1 <= exec_horizon <= horizon, got {exec_horizon}/{horizon}")
+    from robofail.folders import check_writable
+
     out = Path(out)
     if out.exists() and not overwrite:
         raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
+    check_writable(out, "--out")
     with open_dataset(data) as dataset:
         info = dataset.info
     if task is not None and get_task(task).name != info.task:
@@ -149,29 +152,15 @@ def train_recovery_policy(
 
 
 def _save(net, record: dict, out: Path) -> None:
-    """Write the folder under a temporary name, then move it into place."""
-    import shutil
-
+    """Write the folder aside, then swap it into place (a kill leaves the old one or the new)."""
     from safetensors.torch import save_file
 
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.mkdir(parents=True)
+    from robofail.folders import staged_folder
+
+    with staged_folder(out) as staging:
         weights = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
         save_file(weights, str(staging / WEIGHTS_FILE))
         (staging / CONFIG_FILE).write_text(json.dumps(record, indent=1))
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old)
-        else:
-            staging.rename(out)
-    except OSError as exc:
-        raise OutputPathError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_recovery_model(folder: str | Path):
