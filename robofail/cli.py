@@ -15,6 +15,7 @@ from pathlib import Path
 from robofail import __version__
 from robofail.cli_monitor import add_parsers as add_monitor_parsers
 from robofail.cli_recovery import add_parsers as add_recovery_parsers
+from robofail.cli_report import add_parsers as add_report_parsers
 from robofail.errors import InvalidInputError, OutputPathError, RobofailError
 from robofail.folders import check_writable, staged_folder
 
@@ -579,6 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_monitor_parsers(verb)
     add_recovery_parsers(verb)
+    add_report_parsers(verb)
 
     inspect = verb("inspect", cmd_inspect, "summarise a stored dataset (.h5 file or shard folder)")
     inspect.add_argument("dataset", help="dataset file or folder")

@@ -124,15 +124,20 @@ def _by_family(outcomes: list) -> dict:
     return families
 
 
+TABLE_COLUMNS = (
+    ("tpr", "TPR"), ("tnr", "TNR"), ("balanced_accuracy", "bal.acc"), ("twa", "TWA"),
+    ("detection_time", "DT"), ("lead_time_steps", "lead"), ("false_alarm_rate", "FA rate"),
+    ("roc_auc", "AUC"), ("n_success", "n_succ"), ("n_failure", "n_fail"),
+)  # fmt: skip
+"""(metric key, column head) of the methods table, in order."""
+
+
 def format_table(result: dict, key: str = "methods") -> str:
     """The methods table as fixed-width text."""
-    columns = ("tpr", "tnr", "balanced_accuracy", "twa", "detection_time", "lead_time_steps",
-               "false_alarm_rate", "roc_auc", "n_success", "n_failure")  # fmt: skip
-    heads = ("TPR", "TNR", "bal.acc", "TWA", "DT", "lead", "FA rate", "AUC", "n_succ", "n_fail")
-    lines = [f"{'method':<12}" + "".join(f"{h:>9}" for h in heads)]
+    lines = [f"{'method':<12}" + "".join(f"{head:>9}" for _, head in TABLE_COLUMNS)]
     for name, metrics in result[key].items():
         cells = []
-        for column in columns:
+        for column, _ in TABLE_COLUMNS:
             value = metrics[column]
             if value is None:
                 cells.append(f"{'-':>9}")

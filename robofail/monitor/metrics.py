@@ -41,6 +41,20 @@ class Outcome:
     def flagged(self) -> bool:
         return self.first_alarm >= 0
 
+    @property
+    def detection_time(self) -> float | None:
+        """DT: first-alarm inference index / (K - 1) (0 for K = 1); None if never flagged."""
+        if not self.flagged:
+            return None
+        return self.first_alarm / (self.inferences - 1) if self.inferences > 1 else 0.0
+
+    @property
+    def lead_time(self) -> int | None:
+        """Control steps from the first alarm to the failure step; None without both."""
+        if not self.flagged or self.failure_step < 0:
+            return None
+        return self.failure_step - self.alarm_step
+
 
 def outcome(
     alarms: np.ndarray,
@@ -97,11 +111,11 @@ def summarise(outcomes: list[Outcome]) -> dict:
     detected = [o for o in failures if o.flagged]
     tpr = len(detected) / len(failures) if failures else None
     tnr = sum(not o.flagged for o in successes) / len(successes) if successes else None
-    delays = [o.first_alarm / (o.inferences - 1) if o.inferences > 1 else 0.0 for o in detected]
+    delays = [o.detection_time for o in detected]
     twa = None
     if failures and successes:
         twa = 0.5 * (sum(1.0 - d for d in delays) / len(failures) + tnr)
-    leads = [o.failure_step - o.alarm_step for o in detected if o.failure_step >= 0]
+    leads = [o.lead_time for o in detected if o.lead_time is not None]
     return {
         "tpr": tpr,
         "tnr": tnr,

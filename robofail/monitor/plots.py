@@ -1,4 +1,5 @@
-"""Evaluation plots (matplotlib, PNG): score traces with thresholds and alarms, ROC curves."""
+"""Evaluation plots (matplotlib, PNG): score traces with thresholds and alarms, ROC curves,
+detection- and lead-time histograms."""
 
 from __future__ import annotations
 
@@ -91,6 +92,37 @@ def plot_roc(evaluation: Evaluation, out: Path) -> Path:
     axis.set_ylabel("true-positive rate (failures flagged)")
     axis.set_title("ROC of the episode maximum (dots: calibrated threshold)")
     axis.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return out
+
+
+def plot_detection_histograms(evaluation: Evaluation, out: Path, methods: list[str]) -> Path:
+    """Histograms over the detected failures of each of ``methods``: detection time DT (0 = at
+    the first inference, 1 = at the last) and lead time (control steps from the first alarm to the
+    failure step; negative: the alarm came after the failure)."""
+    plt = _pyplot()
+    figure, (dt_axis, lead_axis) = plt.subplots(1, 2, figsize=(9.6, 3.6))
+    leads = {
+        name: [o.lead_time for o in evaluation.outcomes[name] if o.lead_time is not None]
+        for name in methods
+    }
+    every_lead = [lead for values in leads.values() for lead in values]
+    lead_bins = np.histogram_bin_edges(every_lead or [0], bins=15)
+    for name in methods:
+        failures = [o for o in evaluation.outcomes[name] if not o.success]
+        times = [o.detection_time for o in failures if o.flagged]
+        label = f"{name} ({len(times)}/{len(failures)} detected)"
+        dt_axis.hist(times, bins=np.linspace(0, 1, 11), histtype="step", linewidth=1.5, label=label)
+        lead_axis.hist(leads[name], bins=lead_bins, histtype="step", linewidth=1.5, label=name)
+    lead_axis.axvline(0, color="gray", linestyle=":", linewidth=1)
+    dt_axis.set_xlabel("detection time DT (fraction of the episode's inferences)")
+    lead_axis.set_xlabel("lead time (control steps before the failure step)")
+    for axis in (dt_axis, lead_axis):
+        axis.set_ylabel("failures")
+        axis.legend(fontsize=7)
+    figure.suptitle("when the monitor flags the failures it detects")
     figure.tight_layout()
     figure.savefig(out, dpi=110)
     plt.close(figure)
