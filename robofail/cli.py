@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from robofail import __version__
+from robofail.cli_export import add_parsers as add_export_parsers
 from robofail.cli_monitor import add_parsers as add_monitor_parsers
 from robofail.cli_recovery import add_parsers as add_recovery_parsers
 from robofail.cli_report import add_parsers as add_report_parsers
@@ -579,6 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_monitor_parsers(verb)
+    add_export_parsers(verb)
     add_recovery_parsers(verb)
     add_report_parsers(verb)
 

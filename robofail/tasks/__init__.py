@@ -26,6 +26,7 @@ class TaskEntry:
         expert_class: name of the scripted expert class.
         vision_expert_class: name of the expert that perceives the object in the camera image
             instead of reading the simulator ("" when the task has none).
+        description: what the task asks, in plain words (a LeRobot dataset's task string).
     """
 
     name: str
@@ -34,6 +35,7 @@ class TaskEntry:
     env_class: str
     expert_class: str
     vision_expert_class: str = ""
+    description: str = ""
 
     def env_type(self) -> type:
         return getattr(importlib.import_module(self.module), self.env_class)
@@ -62,14 +64,23 @@ TASKS: dict[str, TaskEntry] = {
             "PickPlaceEnv",
             "PickPlaceExpert",
             "VisionPickPlaceExpert",
+            description="pick the red cube and place it in the tray",
         ),
-        TaskEntry("push", "robofail/Push-v0", "robofail.tasks.push", "PushEnv", "PushExpert"),
+        TaskEntry(
+            "push",
+            "robofail/Push-v0",
+            "robofail.tasks.push",
+            "PushEnv",
+            "PushExpert",
+            description="push the block to the target pose",
+        ),
         TaskEntry(
             "peg_insert",
             "robofail/PegInsert-v0",
             "robofail.tasks.peg_insert",
             "PegInsertEnv",
             "PegInsertExpert",
+            description="grasp the peg and insert it into the square socket",
         ),
     )
 }
