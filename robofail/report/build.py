@@ -31,12 +31,6 @@ from robofail.report.pipeline_sections import (
 )
 from robofail.report.run_folder import RunFolder
 
-SECTION_TITLES = (
-    "Methods", "Score traces", "ROC curves", "Detection and lead times", "Failures by type",
-    "Failure boundary", "Closed loop", "Run timings",
-)  # fmt: skip
-"""Every section's heading, in page order (each is always present)."""
-
 
 def check_output(out: Path) -> None:
     """Raise :class:`OutputPathError` unless ``out`` can be written as a file."""

@@ -100,6 +100,7 @@ def plotted(draw: Callable[[Path], object], alt: str) -> str:
 
 
 def code(text: str) -> str:
+    """``text`` as inline code (commands, paths)."""
     return f"<code>{esc(text)}</code>"
 
 
