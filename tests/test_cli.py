@@ -60,7 +60,7 @@ def test_demos_file_reads_back_with_plain_h5py(demos_file):
         success = {n.decode() for n in f["mask/success"][()]}
         failure = {n.decode() for n in f["mask/failure"][()]}
         assert success | failure == set(demos) and not success & failure
-        assert "pick_place" in f["data"].attrs["env_args"]
+        assert "pick_place" in f["data"].attrs["env_args"].decode()
 
 
 def test_same_seed_gives_the_same_dataset_whatever_the_workers(tmp_path, demos_file):

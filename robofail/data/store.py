@@ -2,9 +2,10 @@
 
 Layout of one file (``T`` steps per episode, ``i`` the episode's global index)::
 
-    /data              attrs: total (env steps), env_args (DatasetInfo JSON),
-                              robofail_schema (1), robofail_version
-    /data/demo_<i>     attrs: num_samples (T), label (EpisodeLabel JSON), one attr per label field
+    /data              attrs: total (env steps), env_args (DatasetInfo JSON, UTF-8 bytes),
+                              env_args_sha256, robofail_schema (1), robofail_version
+    /data/demo_<i>     attrs: num_samples (T), label (EpisodeLabel JSON, UTF-8 bytes),
+                              label_sha256, one attr per label field
         obs/<key>      (T, ...); images (T, H, W, 3) uint8 gzip level 4, chunked by frames
         actions (T, A) float32, rewards (T,) float32, dones (T,) bool, states (T, N) float64,
         phases (T,) int8, final_state (N,) float64, extras/<name> (any shape)
@@ -16,6 +17,15 @@ listing the complete ones, each with the global indices it stores and those it c
 deliberately does not store (``skipped``, e.g. successes a failure generator drops). Every file is
 written to a temporary name and renamed when complete. Datasets (``track_times`` off) are written
 without timestamps, so identical content gives identical bytes.
+
+Corruption is detected, never read back as other data: files use HDF5's 1.10 format, whose
+metadata (superblock, object headers, indexes) carries checksums; every non-empty array has a
+Fletcher-32 checksum per chunk; the JSON attributes robofail reads (``label``, ``env_args``) are
+fixed-length UTF-8 bytes (``json.loads`` reads them as they are) with a sha256 next to them
+(``label_sha256``, ``env_args_sha256``); the manifest carries the sha256 of its own content.
+Tools that edit a file through HDF5 (e.g. adding a mask) keep it valid: HDF5 updates its
+checksums. (Lookups use ``in`` then ``[]``, never ``get``: h5py's ``get`` turns an unreadable,
+corrupt object into a missing one.)
 """
 
 from __future__ import annotations
@@ -53,6 +63,9 @@ _IMAGE_CHUNK_BYTES = 1 << 18  # about 256 KiB of frames per compressed chunk
 _PER_STEP_FIELDS = ("actions", "rewards", "dones", "states", "phases")
 _MAX_OPEN_FILES = 16
 _OUTCOME_FILTERS = ("success", "failure")
+_SINGLE_CHUNK_BYTES = 1 << 20  # arrays up to 1 MiB are one checksummed chunk
+_LIBVER = "v110"  # HDF5 1.10 file format: checksummed metadata
+_MANIFEST_KEYS = {"robofail_schema", "robofail_version", "info", "shards", "sha256"}
 
 PathLike = str | os.PathLike[str]
 
@@ -270,8 +283,8 @@ class Dataset:
         labels = []
         for file, demo in self._entries:
             with _corrupt_on_error(file, f"{demo} label"):
-                raw = self._file(file)["data"][demo].attrs["label"]
-                labels.append(EpisodeLabel.from_json(json.loads(raw)))
+                raw = _read_json_attribute(self._file(file)["data"][demo], "label")
+                labels.append(EpisodeLabel.from_json(raw))
         return labels
 
     def mask_names(self) -> list[str]:
@@ -351,7 +364,7 @@ def open_dataset(path: PathLike) -> Dataset:
     if path.is_dir():
         return _open_shard_folder(path)
     with _open_h5(path) as handle, _corrupt_on_error(path, "/data"):
-        info = DatasetInfo.from_json(json.loads(handle["data"].attrs["env_args"]))
+        info = DatasetInfo.from_json(_read_json_attribute(handle["data"], "env_args"))
         demos = sorted(handle["data"].keys(), key=_demo_index)
     return Dataset(path, info, [(path, demo) for demo in demos])
 
@@ -408,7 +421,7 @@ def _write_file(path: Path, items: Iterable[tuple[int, Episode]], info: DatasetI
         raise InvalidInputError(f"info: expected a DatasetInfo, got {type(info).__name__}")
     members: dict[str, list[str]] = {name: [] for name in _OUTCOME_FILTERS}
     total = 0
-    with h5py.File(path, "w") as f:
+    with h5py.File(path, "w", libver=_LIBVER) as f:
         data = f.create_group("data")
         for index, episode in items:
             demo = f"demo_{index}"
@@ -418,19 +431,19 @@ def _write_file(path: Path, items: Iterable[tuple[int, Episode]], info: DatasetI
             for name in episode.label.filter_names():
                 members.setdefault(name, []).append(demo)
         data.attrs["total"] = total
-        data.attrs["env_args"] = json.dumps(info.to_json())
+        _json_attribute(data, "env_args", info.to_json())
         data.attrs["robofail_schema"] = SCHEMA_VERSION
         data.attrs["robofail_version"] = __version__
         masks = f.create_group("mask")
         for name, demos in members.items():
-            masks.create_dataset(name, data=np.array(demos, dtype="S"), track_times=False)
+            _create_dataset(masks, name, np.array(demos, dtype="S"))
 
 
 def _write_demo(group: h5py.Group, episode: Episode) -> None:
     """Write one episode's arrays and label attributes into ``group`` (``/data/demo_<i>``)."""
     label = episode.label.to_json()
     group.attrs["num_samples"] = episode.length
-    group.attrs["label"] = json.dumps(label)
+    _json_attribute(group, "label", label)
     for key, value in label.items():
         group.attrs[key] = json.dumps(value) if key == "perturbation" else value
     obs = group.create_group("obs")
@@ -438,28 +451,56 @@ def _write_demo(group: h5py.Group, episode: Episode) -> None:
         if array.dtype == np.uint8 and array.ndim == 4:  # images: (T, H, W, C)
             frames = max(1, min(len(array), _IMAGE_CHUNK_BYTES // array[0].nbytes))
             chunks = (frames, *array.shape[1:])
-            obs.create_dataset(
-                key,
-                data=array,
-                chunks=chunks,
-                compression="gzip",
-                compression_opts=_GZIP_LEVEL,
-                track_times=False,
+            _create_dataset(
+                obs, key, array, chunks=chunks, compression="gzip", compression_opts=_GZIP_LEVEL
             )
         else:
-            obs.create_dataset(key, data=array, track_times=False)
+            _create_dataset(obs, key, array)
     for name in (*_PER_STEP_FIELDS, "final_state"):
-        group.create_dataset(name, data=getattr(episode, name), track_times=False)
+        _create_dataset(group, name, getattr(episode, name))
     if episode.extras:
         extras = group.create_group("extras")
         for key, array in episode.extras.items():
-            extras.create_dataset(key, data=array, track_times=False)
+            _create_dataset(extras, key, array)
+
+
+def _create_dataset(group: h5py.Group, name: str, array: np.ndarray, **options: Any) -> None:
+    """Write ``array`` as dataset ``name``, with a Fletcher-32 checksum per chunk (arrays up to
+    1 MiB are one chunk); HDF5 cannot chunk empty or 0-d arrays, which are stored plain."""
+    array = np.asarray(array)
+    if array.size and array.ndim:
+        if "chunks" not in options:
+            options["chunks"] = array.shape if array.nbytes <= _SINGLE_CHUNK_BYTES else True
+        options["fletcher32"] = True
+    group.create_dataset(name, data=array, track_times=False, **options)
+
+
+def _json_attribute(node: h5py.Group, name: str, value: Any) -> None:
+    """Store ``value`` as JSON in attribute ``name`` and its sha256 in ``name_sha256``, both as
+    fixed-length UTF-8 bytes: kept in the attribute's own checksummed storage, not in HDF5's
+    unchecksummed global heap, where corrupted bytes can send HDF5 into an endless loop."""
+    text = json.dumps(value).encode()
+    node.attrs[name] = np.bytes_(text)
+    node.attrs[f"{name}_sha256"] = np.bytes_(hashlib.sha256(text).hexdigest())
+
+
+def _read_json_attribute(node: h5py.Group, name: str) -> Any:
+    """The JSON value of attribute ``name``, checked against its sha256 when the file has one."""
+    value = node.attrs[name]
+    text = bytes(value) if isinstance(value, bytes) else str(value).encode()
+    if f"{name}_sha256" in node.attrs:  # files written before the checksums have none
+        digest = bytes(node.attrs[f"{name}_sha256"])
+        if hashlib.sha256(text).hexdigest().encode() != digest:
+            raise ValueError(f"attribute {name!r} does not match its sha256")
+    return json.loads(text)
 
 
 def _read_demo(group: h5py.Group) -> Episode:
     """Read one ``/data/demo_<i>`` group back into an Episode (errors: see _corrupt_on_error)."""
-    label = EpisodeLabel.from_json(json.loads(group.attrs["label"]))
-    extras = group.get("extras", {})
+    label = EpisodeLabel.from_json(_read_json_attribute(group, "label"))
+    extras: Any = {}
+    if "extras" in group:
+        extras = group["extras"]
     episode = Episode(
         obs={key: value[()] for key, value in group["obs"].items()},
         **{name: group[name][()] for name in (*_PER_STEP_FIELDS, "final_state")},
@@ -499,30 +540,51 @@ def _demo_index(name: str) -> int:
 
 
 def _read_manifest(folder: Path) -> tuple[DatasetInfo, list[dict[str, Any]]]:
-    """The DatasetInfo and shard entries of ``folder/manifest.json``."""
+    """The DatasetInfo and shard entries of ``folder/manifest.json``, checked against the sha256
+    of its content (manifests written before it had one are only type-checked)."""
     path = folder / MANIFEST_NAME
     with _corrupt_on_error(path, "the manifest"):
         manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or not set(manifest) <= _MANIFEST_KEYS:
+            raise ValueError(f"expected an object with keys {sorted(_MANIFEST_KEYS)}")
+        if "sha256" in manifest and manifest["sha256"] != _manifest_sha256(manifest):
+            raise ValueError("its content does not match its sha256")
         if manifest["robofail_schema"] != SCHEMA_VERSION:
             raise ValueError(
                 f"schema version {manifest['robofail_schema']}, this robofail reads "
                 f"{SCHEMA_VERSION}"
             )
         info = DatasetInfo.from_json(manifest["info"])
+        if not isinstance(manifest["shards"], list):
+            raise ValueError("'shards' is not a list")
         return info, [_shard_entry(raw) for raw in manifest["shards"]]
+
+
+def _manifest_sha256(manifest: dict[str, Any]) -> str:
+    """sha256 of a manifest's content, its own ``sha256`` field left out."""
+    content = {key: value for key, value in manifest.items() if key != "sha256"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _shard_entry(raw: dict[str, Any]) -> dict[str, Any]:
     """One manifest shard entry, type-checked."""
+    ints = [raw["episodes"], raw["bytes"], *raw["indices"], *raw.get("skipped", [])]
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in ints):
+        raise ValueError(f"bad shard entry {raw!r}: counts and indices must be ints")
     entry = {
         "file": str(raw["file"]),
-        "episodes": int(raw["episodes"]),
-        "indices": [int(index) for index in raw["indices"]],
-        "bytes": int(raw["bytes"]),
+        "episodes": raw["episodes"],
+        "indices": list(raw["indices"]),
+        "bytes": raw["bytes"],
         "sha256": str(raw["sha256"]),
-        "skipped": [int(index) for index in raw.get("skipped", [])],
+        "skipped": list(raw.get("skipped", [])),
     }
-    if Path(entry["file"]).name != entry["file"] or len(entry["indices"]) != entry["episodes"]:
+    if (
+        Path(entry["file"]).name != entry["file"]
+        or not entry["file"].startswith("shard_")
+        or len(entry["indices"]) != entry["episodes"]
+        or min([0, *entry["indices"], *entry["skipped"]]) < 0
+    ):
         raise ValueError(f"bad shard entry {raw!r}")
     return entry
 
@@ -535,6 +597,7 @@ def _write_manifest(folder: Path, info: DatasetInfo, shards: list[dict[str, Any]
         "info": info.to_json(),
         "shards": shards,
     }
+    manifest["sha256"] = _manifest_sha256(manifest)
     with _atomic_output(folder / MANIFEST_NAME) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
@@ -584,7 +647,7 @@ def _corrupt_on_error(path: Path, where: str) -> Iterator[None]:
         yield
     except CorruptFileError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError) as exc:
         raise CorruptFileError(
             f"{path}: cannot read {where} ({type(exc).__name__}: {exc}); it is truncated, "
             "corrupt or not a robofail dataset: delete it and re-generate it"

@@ -36,7 +36,7 @@ def test_bundled_task_train_then_rollout(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     with h5py.File(rollouts, "r") as f:
-        assert fingerprint in f["data"].attrs["env_args"]
+        assert fingerprint in f["data"].attrs["env_args"].decode()
         demo = f["data/demo_0"]
         k = demo["extras/inference_steps"].shape[0]
         assert demo["extras/sampled_chunks"].shape == (k, 4, 8, 4)
