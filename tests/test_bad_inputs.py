@@ -8,14 +8,9 @@ import pytest
 from benchmarks.bad_inputs import CASES, Case, Fixtures, run_case
 
 
-@pytest.fixture(scope="module")
-def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Fixtures:
-    return Fixtures(tmp_path_factory.mktemp("bad_inputs"))
-
-
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input_is_refused(case: Case, fixtures: Fixtures) -> None:
-    outcome = run_case(case, fixtures)
+def test_bad_input_is_refused(case: Case, sweep_files: Fixtures) -> None:
+    outcome = run_case(case, sweep_files)
     assert outcome.ok, f"{case.id}: {outcome.why}; came back: {outcome.came_back}"
 
 

@@ -31,11 +31,6 @@ FAST = settings(
 )
 
 
-@pytest.fixture(scope="module")
-def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Fixtures:
-    return Fixtures(tmp_path_factory.mktemp("fuzz"))
-
-
 # --------------------------------------------------------------------------- Monitor.update
 
 any_float = st.floats(width=32, allow_nan=True, allow_infinity=True)
@@ -60,14 +55,15 @@ chunks = st.one_of(
 )
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # float64 1e300
 @FAST
 @given(inputs=st.lists(st.tuples(embeddings, chunks), min_size=1, max_size=8))
 def test_monitor_update_gives_a_finite_verdict_or_invalid_input(
-    fixtures: Fixtures, inputs: list[tuple[np.ndarray, np.ndarray]]
+    sweep_files: Fixtures, inputs: list[tuple[np.ndarray, np.ndarray]]
 ) -> None:
     from robofail.monitor.runtime import Verdict
 
-    monitor = fixtures.monitor()
+    monitor = sweep_files.monitor()
     step = 0
     for embedding, chunk in inputs:
         try:
@@ -95,14 +91,14 @@ valid_inference = st.tuples(arrays(D, st.floats(-3, 3, width=32)), arrays((B, H,
     bad=st.sampled_from(["nan", "shape", "dtype", "huge"]),
 )
 def test_streaming_verdicts_equal_the_offline_trace(
-    fixtures: Fixtures, stream: list[tuple[tuple[np.ndarray, np.ndarray], bool]], bad: str
+    sweep_files: Fixtures, stream: list[tuple[tuple[np.ndarray, np.ndarray], bool]], bad: str
 ) -> None:
     """Valid inferences streamed through ``update`` (refused ones interleaved, which must leave
     no trace) give exactly the offline scores, windowed sums and alarms of the same episode."""
     from robofail.monitor.rules import trace
     from robofail.monitor.scores import build_score
 
-    monitor = fixtures.monitor()
+    monitor = sweep_files.monitor()
     verdicts = []
     for (embedding, chunk), interleave_bad in stream:
         if interleave_bad:
@@ -118,7 +114,7 @@ def test_streaming_verdicts_equal_the_offline_trace(
     embeddings = np.stack([e for (e, _), _ in stream])
     sampled = np.stack([c for (_, c), _ in stream])
     raw = {
-        name: build_score(monitor.calibration["scores"][name], fixtures.artifact).episode(
+        name: build_score(monitor.calibration["scores"][name], sweep_files.artifact).episode(
             embeddings, sampled
         )
         for name in monitor.rule.scores

@@ -31,11 +31,6 @@ UNSAFE_LOADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> SweepFixtures:
-    return SweepFixtures(tmp_path_factory.mktemp("untrusted"))
-
-
 def torch_checkpoint(marker: Path) -> bytes:
     """A ``torch.save`` file (zip with a pickle inside) whose unpickling creates ``marker``."""
     torch = pytest.importorskip("torch")
@@ -126,19 +121,21 @@ PAYLOADS: dict[str, Callable[[Path], bytes]] = {
 @pytest.mark.parametrize("payload", PAYLOADS, ids=list(PAYLOADS))
 @pytest.mark.parametrize("where", CASES, ids=list(CASES))
 def test_planted_pickle_is_refused_and_never_runs(
-    files: SweepFixtures, tmp_path: Path, where: str, payload: str
+    sweep_files: SweepFixtures, tmp_path: Path, where: str, payload: str
 ) -> None:
     marker = tmp_path / "payload-ran"
     planter, load = CASES[where]
-    path = planter(files, PAYLOADS[payload](marker))
+    path = planter(sweep_files, PAYLOADS[payload](marker))
     with pytest.raises(RobofailError):
         load(path)
     assert not marker.exists(), f"the pickle planted as {where} was executed"
 
 
-def test_yaml_spec_cannot_construct_python_objects(files: SweepFixtures, tmp_path: Path) -> None:
+def test_yaml_spec_cannot_construct_python_objects(
+    sweep_files: SweepFixtures, tmp_path: Path
+) -> None:
     marker = tmp_path / "payload-ran"
-    spec = files.file("spec.yaml", f"!!python/object/apply:pathlib.Path.touch ['{marker}']\n")
+    spec = sweep_files.file("spec.yaml", f"!!python/object/apply:pathlib.Path.touch ['{marker}']\n")
     with pytest.raises(CorruptFileError, match="not valid YAML"):
         load_spec(spec)
     assert not marker.exists()
