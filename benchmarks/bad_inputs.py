@@ -1201,6 +1201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="robofail_bad_inputs_") as temp:
         outcomes = run_all(CASES, Fixtures(Path(temp)))
+    for outcome in outcomes:  # the same text on every run: the temporary folder as $TMP
+        outcome.came_back = outcome.came_back.replace(temp, "$TMP")
     print(markdown_table(outcomes))
     failed = [o for o in outcomes if not o.ok]
     print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} cases refused as they should")
