@@ -134,7 +134,7 @@ def quickstart(
     seed: int = 0,
     workers: int = 2,
     run_verb: Callable[[list[str]], int] | None = None,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> dict:
     """Run (or resume) the pipeline; returns the ``run.json`` record.
 
