@@ -72,6 +72,11 @@ class Supervisor:
         calm_inferences: consecutive alarm-free monitor verdicts that end recovery early.
         failure_type: failure type given to a failure-conditioned recovery (None: unknown).
         seed: seed of the base policy's sampling.
+
+    Raises:
+        InvalidInputError: a bad count above.
+        IncompatibleArtifactError: a monitor calibrated for another policy (or for chunks of
+            another size), or a recovery policy emitting other actions than the base policy.
     """
 
     def __init__(
