@@ -109,7 +109,8 @@ def test_exported_policy_matches_torch_on_recovery_states(recovery: Path) -> Non
         expected = net(torch.as_tensor(states[:64])).numpy()
     actual = np.stack([policy.act(s) for s in states[:64]])
     np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=0)
-    assert np.abs(actual).max() <= 1.0
+    # tanh mapped to the action bounds: inside them up to float32 rounding
+    assert np.abs(actual).max() <= 1.0 + 4 * np.finfo(np.float32).eps
 
 
 def test_recovery_verbs_reject_bad_input_in_one_line(failures: Path, tmp_path: Path) -> None:
