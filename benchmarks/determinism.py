@@ -7,8 +7,10 @@ with ``--runs A B``) and compares every output:
   JSON configs, calibration artifacts, ONNX files, metrics and closed-loop JSON, PNG plots;
 - HDF5 files that differ in bytes are also compared by content (every dataset's values and dtype,
   every attribute), so a difference in file layout is told apart from a difference in data;
-- excluded, because they record wall-clock time: ``run.json`` (stage seconds) and ``report.html``
-  (which shows those seconds); for these only the keys / sections are compared.
+- JSON files that differ in bytes are also compared with their wall-clock ``seconds`` fields
+  dropped (training logs, discover's report);
+- excluded, because they record wall-clock time: ``run.json`` (stage seconds; its stage commands
+  are compared) and ``report.html`` (which shows those seconds).
 
 Prints one line per differing file and a summary, and writes
 ``benchmarks/results/determinism.json``::
@@ -71,6 +73,15 @@ def hdf5_content_equal(a: Path, b: Path) -> tuple[bool, str]:
     return True, "same content, different bytes"
 
 
+def without_seconds(value: Any) -> Any:
+    """A JSON value with every ``seconds`` field (wall-clock time) removed."""
+    if isinstance(value, dict):
+        return {k: without_seconds(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [without_seconds(v) for v in value]
+    return value
+
+
 def compare_runs(a: Path, b: Path) -> dict[str, Any]:
     """Compare every file under two run folders; returns counts and the differing files."""
     files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
@@ -105,6 +116,12 @@ def compare_runs(a: Path, b: Path) -> dict[str, Any]:
                 result["same_content"].append(str(rel))
                 continue
             result["different"].append({"file": str(rel), "why": why})
+        elif pa.suffix == ".json":
+            left = without_seconds(json.loads(pa.read_text()))
+            if left == without_seconds(json.loads(pb.read_text())):
+                result["same_content"].append(str(rel))
+            else:
+                result["different"].append({"file": str(rel), "why": "values differ"})
         else:
             result["different"].append({"file": str(rel), "why": "bytes differ"})
     return result
@@ -138,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     for entry in result["different"]:
         print(f"DIFFERENT  {entry['file']}: {entry['why']}")
     for name in result["same_content"]:
-        print(f"same data  {name} (bytes differ)")
+        print(f"same data  {name} (bytes differ: HDF5 layout or wall-clock seconds)")
     total = result["identical"] + len(result["same_content"]) + len(result["different"])
     print(
         f"{a} vs {b}: {result['identical']} of {total} files byte-identical, "
