@@ -2,8 +2,10 @@
 
 - ``generate``: a killed run, continued with ``--resume``, gives the dataset of an uninterrupted
   run, byte for byte;
-- ``calibrate`` and ``train-policy``: the artifact / policy folder at ``--out`` is, after the kill,
-  either the old one, byte for byte, or the complete new one; never a half-written mix.
+- ``calibrate``, ``train-policy`` and ``train-recovery``: the artifact / policy folder at ``--out``
+  is, after the kill, either the old one, byte for byte, or the complete new one; never a
+  half-written mix;
+- ``export``: the ONNX file at ``--out`` is the old export or the complete new one.
 
 Each scenario runs its verb once uninterrupted (the reference, and the time a run takes), then
 kills fresh runs after a random delay (seeded) and checks what is on disk. Adding a verb is one
@@ -227,8 +229,81 @@ def train_check(state: dict[str, Any], out: Path) -> str:
     return "old policy intact" if old else "new policy complete"
 
 
+# --------------------------------------------------------------------------- train-recovery
+
+
+def recovery_train_argv(data: Path, out: Path, seed: int) -> list[str]:
+    return [
+        *CLI,
+        *("train-recovery", "--task", "pick_place", "--data", str(data), "--out", str(out)),
+        *("--steps", "300", "--seed", str(seed), "--overwrite"),
+    ]
+
+
+def recovery_train_prepare(folder: Path) -> dict[str, Any]:
+    from robofail.failgen.generator import generate
+
+    failures = folder / "failures"
+    generate("pick_place", "failures", 8, failures, seed=3, backend="inprocess", progress=False)
+    data = folder / "recovery.h5"
+    run([*CLI, "recovery-data", "--task", "pick_place", "--failures", str(failures), "--out",
+         str(data)])  # fmt: skip
+    old = folder / "old"
+    run(recovery_train_argv(data, old, seed=0))
+    seconds = run(recovery_train_argv(data, folder / "warm", seed=0))  # without first-run costs
+    return {"data": data, "old": old, "digest": folder_digest(old), "seconds": seconds}
+
+
+def recovery_train_check(state: dict[str, Any], out: Path) -> str:
+    from robofail.recovery.train import load_recovery_model
+
+    assert out.is_dir(), "the recovery policy at --out is gone"
+    load_recovery_model(out)  # config, normalisation and weights all there and consistent
+    old = folder_digest(out) == state["digest"]
+    if not old:
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            p.name for p in state["old"].iterdir()
+        )
+    assert leftovers(out) == []
+    return "old recovery policy intact" if old else "new recovery policy complete"
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_argv(model: Path, out: Path) -> list[str]:
+    return [*CLI, "export", "--recovery", str(model), "--out", str(out)]
+
+
+def export_prepare(folder: Path) -> dict[str, Any]:
+    """Two recovery policies (seeds 0 and 1): the old file at --out is the export of the first,
+    the killed run exports the second."""
+    trained = recovery_train_prepare(folder)
+    new_model = folder / "new"
+    run(recovery_train_argv(trained["data"], new_model, seed=1))
+    old, new = folder / "old.onnx", folder / "new.onnx"
+    run(export_argv(trained["old"], old))
+    seconds = run(export_argv(new_model, new))
+    digest = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in
+              (("old", old), ("new", new))}  # fmt: skip
+    assert digest["old"] != digest["new"]
+    return {"old": old, "new_model": new_model, "digest": digest, "seconds": seconds}
+
+
+def export_check(state: dict[str, Any], out: Path) -> str:
+    assert out.is_file(), "the ONNX file at --out is gone"
+    found = hashlib.sha256(out.read_bytes()).hexdigest()
+    which = {v: k for k, v in state["digest"].items()}.get(found)
+    assert which is not None, "the ONNX file at --out is neither the old nor the new export"
+    assert leftovers(out) == []
+    return f"{which} export complete"
+
+
 def copy_old(state: dict[str, Any], out: Path) -> None:
-    shutil.copytree(state["old"], out)
+    if state["old"].is_dir():
+        shutil.copytree(state["old"], out)
+    else:
+        shutil.copyfile(state["old"], out)
 
 
 SCENARIOS = [
@@ -252,6 +327,20 @@ SCENARIOS = [
         lambda state, out: train_argv(state["demos"], out, seed=1),
         copy_old,
         train_check,
+    ),
+    Scenario(
+        "train-recovery",
+        recovery_train_prepare,
+        lambda state, out: recovery_train_argv(state["data"], out, seed=1),
+        copy_old,
+        recovery_train_check,
+    ),
+    Scenario(
+        "export",
+        export_prepare,
+        lambda state, out: export_argv(state["new_model"], out),
+        copy_old,
+        export_check,
     ),
 ]
 
