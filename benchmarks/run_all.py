@@ -179,12 +179,20 @@ def render_policy(data: dict) -> Lines:
 
 def render_recovery(data: dict) -> Lines:
     """Recovery policy latency at batch 1: onnxruntime vs torch eager."""
+    cpu = data.get("cpu_time_results", {})
     rows = [
-        [name, num(r.get("median_us"), ".1f"), num(r.get("p99_us"), ".1f")]
+        [
+            name,
+            num(r.get("median_us"), ".1f"),
+            num(r.get("p99_us"), ".1f"),
+            num(cpu.get(name, {}).get("median_us"), ".1f"),
+            num(cpu.get(name, {}).get("p99_us"), ".1f"),
+        ]
         for name, r in data["results"].items()
     ]
+    header = ["runtime", "median us", "p99 us", "CPU-time median us", "CPU-time p99 us"]
     return [
-        *table(["runtime", "median us", "p99 us"], rows),
+        *table(header, rows),
         "",
         f"onnxruntime / torch eager median: {num(data.get('median_ratio_onnx_over_torch'), '.2f')}"
         f"; max abs difference {num(data.get('max_abs_diff'), '.1e')}; task "
