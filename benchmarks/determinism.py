@@ -1,7 +1,8 @@
 """Determinism: the whole quickstart pipeline twice with one seed, compared file by file.
 
-Runs ``robofail quickstart`` into two fresh folders (or compares two finished run folders given
-with ``--runs A B``) and compares every output:
+Runs ``robofail quickstart`` twice with the same ``--out`` (moving the first run aside), or
+compares two finished run folders given with ``--runs A B`` (made with the same ``--out``: outputs
+record their own paths), and compares every output:
 
 - files compared byte for byte: HDF5 datasets and shards, shard manifests, safetensors weights,
   JSON configs, calibration artifacts, ONNX files, metrics and closed-loop JSON, PNG plots;
@@ -146,11 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs:
         a, b = args.runs
     else:
-        a, b = args.work / "first", args.work / "second"
-        for folder in (a, b):
+        a, b, out = args.work / "first", args.work / "second", args.work / "run"
+        for folder in (a, b, out):
             if folder.exists():
                 parser.error(f"{folder} exists; remove it or give --work another folder")
-            seconds.append(run_quickstart(args.task, folder, args.seed))
+        for folder in (a, b):  # same --out both times: outputs record their own paths
+            seconds.append(run_quickstart(args.task, out, args.seed))
+            out.rename(folder)
     result = compare_runs(a, b)
     for entry in result["different"]:
         print(f"DIFFERENT  {entry['file']}: {entry['why']}")

@@ -181,7 +181,7 @@ def load_spec(spec: str | Path, task: str) -> FailureSpec:
         CorruptFileError: the file is not valid YAML/JSON.
         InvalidInputError: the content is invalid or is for another task.
     """
-    path = Path(spec)
+    path, name = Path(spec), str(spec)  # a shipped spec keeps its name, not its install path
     if not path.is_file():
         if str(spec) in shipped_spec_names(task):
             path = SHIPPED_DIR / f"{task}_{spec}.yaml"
@@ -204,7 +204,7 @@ def load_spec(spec: str | Path, task: str) -> FailureSpec:
     except Exception as exc:  # json and yaml raise several error types
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CorruptFileError(f"{path}: not valid YAML/JSON ({first_line})") from None
-    parsed = parse_spec(data, name=str(path))
+    parsed = parse_spec(data, name=name)
     if parsed.task != task:
         raise InvalidInputError(f"{path} is a spec for task {parsed.task!r}, not {task!r}")
     return parsed
