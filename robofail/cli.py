@@ -433,7 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
-    verb("tasks", cmd_tasks, "list the bundled tasks with their observation and action names")
+    verb(
+        "tasks",
+        cmd_tasks,
+        "list the bundled tasks with their observation and action names",
+        "example:\n  robofail tasks",
+    )
 
     quick = verb(
         "quickstart",
@@ -442,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
         "calibration, evaluation, boundary search, recovery data and policy, ONNX export, closed "
         "loop, report; finished stages are skipped when run again",
         "example:\n  robofail quickstart --task pick_place --out runs/quickstart   "
-        "# about 10 minutes on 2 cores",
+        "# about 5 minutes on 2 cores",
     )
     quick.add_argument("--task", default="pick_place", help="bundled task (default pick_place)")
     quick.add_argument("--out", default="runs/quickstart", help="run folder (runs/quickstart)")
@@ -450,7 +455,13 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--seed", type=int, default=0, help="default 0")
     quick.add_argument("--workers", type=_positive_int, default=2, help="processes (default 2)")
 
-    demos = verb("demos", cmd_demos, "collect scripted-expert demonstrations (HDF5)")
+    demos = verb(
+        "demos",
+        cmd_demos,
+        "collect scripted-expert demonstrations (HDF5)",
+        "example:\n  robofail demos --task pick_place -n 200 --noise 0.1 --workers 2 "
+        "--out data/pick_place_demos.h5",
+    )
     demos.add_argument("--task", required=True, help="task name (see `robofail tasks`)")
     demos.add_argument("-n", type=_positive_int, required=True, help="number of episodes")
     demos.add_argument("--out", required=True, help="output .h5 file")
@@ -466,7 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
     demos.add_argument("--image", action="store_true", help="also record camera images")
     demos.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
-    train = verb("train-policy", cmd_train_policy, "train the reference flow-matching policy")
+    train = verb(
+        "train-policy",
+        cmd_train_policy,
+        "train the reference flow-matching policy",
+        "example:\n  robofail train-policy --task pick_place --demos data/pick_place_demos.h5 "
+        "--out models/pick_place/policy",
+    )
     train.add_argument("--demos", required=True, help="dataset (.h5 file or shard folder)")
     train.add_argument("--out", required=True, help="output folder, e.g. models/pick_place/policy")
     train.add_argument("--task", help="expected task of the dataset (checked)")
@@ -486,7 +503,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=_non_negative_int, default=0, help="torch threads (0: default)"
     )
 
-    rollout = verb("rollout", cmd_rollout, "run a policy closed loop and store monitored rollouts")
+    rollout = verb(
+        "rollout",
+        cmd_rollout,
+        "run a policy closed loop and store monitored rollouts",
+        "example:\n  robofail rollout --task pick_place --policy models/pick_place/policy -n 150 "
+        "--workers 2 --out data/pick_place_rollouts.h5",
+    )
     rollout.add_argument("--policy", required=True, help="saved policy folder")
     rollout.add_argument("-n", type=_positive_int, required=True, help="number of episodes")
     rollout.add_argument("--out", required=True, help="output .h5 file")
@@ -500,7 +523,14 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
     rollout.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
-    gen = verb("generate", cmd_generate, "generate labelled failure episodes from a spec")
+    gen = verb(
+        "generate",
+        cmd_generate,
+        "generate labelled failure episodes from a spec",
+        "examples:\n  robofail generate --task pick_place --spec failures -n 1000 --workers 2 "
+        "--out data/pick_place_failures\n  robofail generate --task pick_place --spec "
+        "policy_failures --policy models/pick_place/policy -n 300 --out data/pick_place_test",
+    )
     gen.add_argument("--task", required=True, help="task name (see `robofail tasks`)")
     gen.add_argument(
         "--spec", required=True, help="spec file (YAML/JSON) or shipped name: nominal, failures"
@@ -536,6 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_discover,
         "search the failure boundary of one perturbation kind (Latin hypercube, then samples "
         "where a logistic risk model predicts a failure probability of 0.3-0.7)",
+        "example:\n  robofail discover --task pick_place --spec failures --kind init_pose -n 200 "
+        "--workers 2 --out data/pick_place_boundary",
     )
     disc.add_argument("--task", required=True, help="task name (see `robofail tasks`)")
     disc.add_argument(
@@ -584,7 +616,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_recovery_parsers(verb)
     add_report_parsers(verb)
 
-    inspect = verb("inspect", cmd_inspect, "summarise a stored dataset (.h5 file or shard folder)")
+    inspect = verb(
+        "inspect",
+        cmd_inspect,
+        "summarise a stored dataset (.h5 file or shard folder)",
+        "example:\n  robofail inspect data/pick_place_failures --lengths",
+    )
     inspect.add_argument("dataset", help="dataset file or folder")
     inspect.add_argument("--lengths", action="store_true", help="also read episode lengths")
     return parser

@@ -34,6 +34,24 @@ def test_help_lists_the_verbs():
         assert verb in result.stdout
 
 
+def test_every_verb_help_shows_an_example(capsys):
+    import argparse
+
+    from robofail.cli import build_parser
+
+    (subparsers,) = [
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    for name in subparsers.choices:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        assert "example" in text.lower() and f"robofail {name}" in text.split("example")[-1], (
+            f"robofail {name} --help has no example"
+        )
+
+
 def test_tasks_lists_names_with_obs_and_actions(capsys):
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out
