@@ -20,6 +20,7 @@ policy_quality     bench_policy_quality.py          ~15 min: demos + training, 3
 monitor_quality    bench_monitor_quality.py         ~25 min: ~20 recording its datasets (long)
 closed_loop        bench_closed_loop.py             ~40 min: recovery data, training, 3 arms (long)
 soak               soak.py                          set by soak.py (long)
+determinism        determinism.py                   ~12 min: two quickstart runs (long)
 =================  ===============================  =============================================
 
 The long ones need datasets that the ones before them make (``runs/bench_policy_quality`` ->
@@ -534,6 +535,57 @@ def closed_loop_arms_table(data: dict) -> Lines:
     return table(headers, rows)
 
 
+def render_soak(data: dict) -> Lines:
+    """Memory growth and latency drift of the long monitor and supervisor loops."""
+    rows = []
+    for name in ("monitor", "supervisor"):
+        loop = data.get(name, {})
+        first, last = loop.get("first_tenth", {}), loop.get("last_tenth", {})
+        drift = loop.get("drift_percent", {})
+        rows.append(
+            [
+                name,
+                num(loop.get("calls"), "d"),
+                num(loop.get("growth_after_warmup_mb"), ".3f"),
+                f"{num(first.get('median_us'), '.1f')} / {num(last.get('median_us'), '.1f')}",
+                f"{num(first.get('p99_us'), '.1f')} / {num(last.get('p99_us'), '.1f')}",
+                num(drift.get("p99"), "+.1f"),
+                num(drift.get("cpu_p99"), "+.1f"),
+            ]
+        )
+    header = ["loop", "calls", "RSS growth MB", "median us first / last 10 %",
+              "p99 us first / last 10 %", "p99 drift %", "CPU-time p99 drift %"]  # fmt: skip
+    targets = data.get("targets", {})
+    return [
+        *table(header, rows),
+        "",
+        f"Targets: RSS growth < {num(targets.get('memory_growth_mb_max'), 'g')} MB "
+        f"({'met' if targets.get('memory_met') else 'not met'}), |p99 drift| < "
+        f"{num(targets.get('p99_drift_percent_max'), 'g')} % "
+        f"({'met' if targets.get('drift_met') else 'not met'}); load average before / after "
+        f"{data.get('load_before')} / {data.get('load_after')}; torch imported: "
+        f"{num(data.get('torch_imported'))}.",
+    ]
+
+
+def render_determinism(data: dict) -> Lines:
+    """Two quickstart runs with one seed, compared file by file."""
+    same, content = data.get("identical", 0), data.get("same_content", [])
+    different = data.get("different", [])
+    rows = [
+        ["byte-identical", num(same, "d")],
+        ["same content (bytes differ only in wall-clock seconds or HDF5 layout)", len(content)],
+        ["different", len(different)],
+        ["excluded (they record wall-clock times)", ", ".join(data.get("timed_excluded", []))],
+    ]
+    lines = table(["files", "count"], rows)
+    if content:
+        lines += ["", "Same content: " + ", ".join(f"`{name}`" for name in content) + "."]
+    if different:
+        lines += ["", "Different: " + ", ".join(f"`{d['file']}` ({d['why']})" for d in different)]
+    return lines
+
+
 def render_bad_inputs(data: dict) -> Lines:
     """Bad-input sweep: cases per entry point, and every case that was not refused properly."""
     outcomes = data.get("outcomes", [])
@@ -663,7 +715,11 @@ BENCHMARKS = (
         "closed_loop", "Closed loop", "bench_closed_loop.py", "closed_loop.json", 40,
         render_closed_loop, long=True,
     ),
-    Benchmark("soak", "Soak", "soak.py", "soak.json", None, render_generic, long=True),
+    Benchmark("soak", "Soak", "soak.py", "soak.json", None, render_soak, long=True),
+    Benchmark(
+        "determinism", "Determinism: the quickstart twice", "determinism.py", "determinism.json",
+        12, render_determinism, long=True,
+    ),
 )  # fmt: skip
 NAMES = [bench.name for bench in BENCHMARKS]
 

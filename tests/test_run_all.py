@@ -108,7 +108,7 @@ def test_readme_block_is_replaced_between_the_markers(results: Path, tmp_path: P
     assert "[benchmarks/RESULTS.md](benchmarks/RESULTS.md)" in text
     assert "| robofail |" in text  # monitor quality mean balanced accuracy
     assert "| pick_place | 4 | 25 % (4.0 s)" in text  # closed loop
-    assert "| Monitor.update |" in text  # latency
+    assert "| Monitor.update, interleaved with torch |" in text  # latency
     assert replace_block(readme, summary) and readme.read_text() == text  # idempotent
 
 
