@@ -58,7 +58,13 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_new_file(out, args.overwrite, "--out")
     settings = RecoverySettings(
-        after=tuple(args.after), noise=tuple(args.noise), monitor=args.monitor, seed=args.seed
+        after=tuple(args.after),
+        noise=tuple(args.noise),
+        monitor=args.monitor,
+        seed=args.seed,
+        learner=args.learner,
+        beta=args.beta,
+        check_every=args.check_every,
     )
     progress = _Progress(f"recovery-data {args.task}")
     try:
@@ -88,6 +94,7 @@ def cmd_train_recovery(args: argparse.Namespace) -> int:
         task=args.task,
         horizon=args.horizon,
         exec_horizon=args.exec_horizon,
+        obs_horizon=args.obs_horizon,
         condition_on_failure=args.condition_on_failure,
         steps=args.steps,
         seed=args.seed,
@@ -140,6 +147,7 @@ def cmd_closed_loop(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         reset_seconds=args.reset_seconds,
         max_recovery_steps=args.max_recovery_steps,
+        calm_inferences=args.calm_inferences,
     )
     progress = _Progress(f"closed-loop {args.task}")
     try:
@@ -184,18 +192,46 @@ def add_parsers(verb) -> None:
         default=[0.0, 0.1],
         help="executed-action noise std of each expert run per start (default 0 0.1)",
     )
+    data.add_argument(
+        "--learner",
+        help="DAgger round: this exported recovery policy (.onnx) acts from every start and the "
+        "expert labels the states it visits (verified; see robofail.recovery.data)",
+    )
+    data.add_argument(
+        "--beta",
+        type=_non_negative_float,
+        default=0.0,
+        help="DAgger: per-step probability that the expert's action runs instead (default 0)",
+    )
+    data.add_argument(
+        "--check-every",
+        type=_positive_int,
+        default=10,
+        help="DAgger: learner steps between the expert's verification takeovers (default 10)",
+    )
     data.add_argument("--limit", type=_positive_int, help="use only the first N failures")
     data.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     data.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
     data.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     train = verb("train-recovery", cmd_train_recovery, "train the recovery policy", TRAIN_EXAMPLE)
-    train.add_argument("--data", required=True, help="recovery data (robofail recovery-data)")
+    train.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        help="recovery data (robofail recovery-data); several files: expert data + DAgger rounds",
+    )
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--task", help="expected task of the data (checked)")
     train.add_argument("--horizon", type=_positive_int, default=8, help="chunk length (8)")
     train.add_argument(
         "--exec-horizon", type=_positive_int, default=2, help="actions run per inference (2)"
+    )
+    train.add_argument(
+        "--obs-horizon",
+        type=_positive_int,
+        default=1,
+        help="states the policy looks at: the newest and the N - 1 before it (1)",
     )
     train.add_argument(
         "--condition-on-failure",
@@ -248,6 +284,12 @@ def add_parsers(verb) -> None:
         type=_positive_int,
         default=24,
         help="control steps recovery may act per alarm (24)",
+    )
+    loop.add_argument(
+        "--calm-inferences",
+        type=_positive_int,
+        default=2,
+        help="alarm-free monitor verdicts in a row that end recovery early (2)",
     )
     loop.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
     loop.add_argument("--json", help="write the results here")

@@ -15,11 +15,11 @@ OPSET = 17
 
 
 class GraphBuilder:
-    """Builds a graph whose first float32 input is ``input_name`` (N, dim); :meth:`add_input`
-    adds more. Every method returns the name of the value it adds.
+    """Builds a graph whose first float32 input is ``input_name`` (N, dim), or (N, *dim) for a
+    tuple ``dim``; :meth:`add_input` adds more. Every method returns the name of the value it adds.
     """
 
-    def __init__(self, input_name: str, dim: int) -> None:
+    def __init__(self, input_name: str, dim: int | tuple[int, ...]) -> None:
         from onnx import TensorProto, helper
 
         self._helper = helper
@@ -27,7 +27,8 @@ class GraphBuilder:
         self.input = input_name
         self.nodes: list = []
         self.initializers: list = []
-        self.inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", dim])]
+        dims = list(dim) if isinstance(dim, tuple) else [dim]
+        self.inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", *dims])]
         self._count = 0
 
     def add_input(self, name: str, dim: int) -> str:

@@ -18,18 +18,31 @@ expert, which replans from the simulator state every step, acts until the episod
 optionally with DART-style noise on the executed position actions (the recorded actions stay the
 expert's labels). Only simulator-verified successes are kept.
 
+**DAgger rounds** (``settings.learner``: an exported recovery policy). A policy trained only on the
+expert's own trajectories drifts off them once it acts on faulted observations, into states the
+expert never visited. A DAgger round restarts from the same steps, lets the *learner* act (its
+window of states filled with the observations that preceded the start, as the supervisor's is),
+and has the expert, which reads the simulator, label every state the learner visits. Labels are
+kept only where they mean something: a learner run that succeeds is kept whole; from one that does
+not, the expert takes over at checkpoints (every ``check_every`` steps, latest first) and the
+learner's steps up to the latest checkpoint it rescues are kept, together with that verified
+rescue; when it rescues none, nothing is kept.
+
 A recovery episode stores what a recovery policy learns from: ``obs["state"]`` as the controller
-saw it (observation faults included) and the expert's actions. Its label keeps the source's seed
+saw it (observation faults included), ``extras["history"]``, the :data:`HISTORY` observations
+the controller saw before the start (for policies that look at a window of states), and the
+expert's actions. Its label keeps the source's seed
 and perturbation; ``source`` is ``<failure source>@<start step>``; extras hold ``start_step``,
-``start_kind`` (index into :data:`START_KINDS`) and ``failure_type`` (index into the dataset's
-``extra["failure_types"]``).
+``start_kind`` (index into :data:`START_KINDS`), ``failure_type`` (index into the dataset's
+``extra["failure_types"]``) and, in DAgger data, ``learner_steps`` (steps the learner acted: the
+episode's length for a learner run, 0 for the expert's rescue that follows a failed one).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +54,9 @@ from robofail.errors import InvalidInputError
 from robofail.parallel import episode_seed, run_ordered
 
 START_KINDS = ("onset", "after_onset", "first_alarm")
+HISTORY = 16
+"""Observations before a recovery's start kept in ``extras["history"]`` (the longest window a
+recovery policy can be trained with from the data)."""
 
 
 @dataclass(frozen=True)
@@ -53,18 +69,32 @@ class RecoverySettings:
             action units; one run per entry and start (0 = the clean expert).
         monitor: calibration artifact folder; adds the first-alarm starts.
         seed: seed of the noise draws.
+        learner: exported recovery policy (.onnx) for a DAgger round: it acts from every start
+            and the expert labels the states it visits (see the module docstring); None: the
+            expert acts (plain recovery data).
+        beta: DAgger's mixing: per step, the probability that the expert's action runs instead of
+            the learner's.
+        check_every: learner steps between the checkpoints the expert takes over from to verify
+            a failed learner run's labels.
     """
 
     after: tuple[float, ...] = (0.5,)
     noise: tuple[float, ...] = (0.0, 0.1)
     monitor: str | None = None
     seed: int = 0
+    learner: str | None = None
+    beta: float = 0.0
+    check_every: int = 10
 
     def __post_init__(self) -> None:
         if any(not 0 < f < 1 for f in self.after):
             raise InvalidInputError(f"--after fractions must be in (0, 1), got {self.after}")
         if not self.noise or any(not (math.isfinite(s) and s >= 0) for s in self.noise):
             raise InvalidInputError(f"--noise needs finite stds >= 0, got {self.noise}")
+        if not 0 <= self.beta <= 1:
+            raise InvalidInputError(f"--beta must be in [0, 1], got {self.beta}")
+        if self.check_every < 1:
+            raise InvalidInputError(f"--check-every must be >= 1, got {self.check_every}")
 
 
 @dataclass
@@ -233,6 +263,162 @@ def expert_takeover(
     )
 
 
+def learner_takeover(
+    wrapped: Any,
+    obs: dict[str, np.ndarray],
+    history: np.ndarray,
+    learner: Any,
+    *,
+    beta: float,
+    noise: float,
+    rng: np.random.Generator,
+) -> Episode:
+    """Run ``learner`` (a :class:`~robofail.recovery.runtime.RecoveryPolicy`) from the current
+    state of ``wrapped`` to the time limit or the end of the episode, the expert labelling every
+    step; with probability ``beta`` per step the expert's action runs instead.
+
+    ``history`` (P, S): the observations the controller saw before this one, oldest first (the
+    learner's window starts with them). The learner's chunks run ``exec_horizon`` actions at a
+    time, as under the supervisor.
+
+    Returns:
+        The episode: ``actions`` are the expert's labels, ``extras["executed_actions"]`` what ran
+        (with ``noise`` on the position actions).
+    """
+    from collections import deque
+
+    from robofail.policy.rollout import as_obs_dict
+    from robofail.tasks import make_expert
+
+    base = wrapped.unwrapped
+    expert = make_expert(base)
+    dims = list(base.position_action_dims)
+    low, high = wrapped.action_space.low, wrapped.action_space.high
+    window: deque[np.ndarray] = deque(maxlen=learner.obs_horizon)
+    first = history[0] if len(history) else obs["state"]
+    window.extend([first] * learner.obs_horizon)
+    window.extend(np.asarray(history, dtype=np.float32)[-learner.obs_horizon :])
+    recorder = EpisodeRecorder()
+    executed, queue = [], []
+    while base.steps < base.max_episode_steps:
+        window.append(np.asarray(obs["state"], dtype=np.float32))
+        recorder.before_action(obs, base.get_state(), base.phase_index())
+        label = expert.act()
+        if not queue:
+            seen = window[-1] if learner.obs_horizon == 1 else np.stack(window)
+            queue = list(learner.act(seen)[: learner.exec_horizon])
+        applied = np.clip(queue.pop(0), low, high).astype(np.float32)
+        if rng.random() < beta:
+            applied = label.copy()
+        if noise > 0:
+            applied[dims] = np.clip(applied[dims] + rng.normal(0.0, noise, len(dims)), -1, 1)
+        obs, reward, terminated, truncated, info = wrapped.step(applied)
+        obs = as_obs_dict(obs)
+        recorder.after_action(label, reward, terminated or truncated, info)
+        executed.append(applied)
+        if terminated or truncated:
+            break
+    return recorder.build(
+        final_state=base.get_state(),
+        seed=0,
+        source="",
+        extras={"executed_actions": np.stack(executed).astype(np.float32)},
+    )
+
+
+def _history(episode: Episode, step: int) -> np.ndarray:
+    """The :data:`HISTORY` observations the controller saw before ``step`` of ``episode``,
+    oldest first, padded with its first one (a window starts filled with it)."""
+    states = episode.obs["state"]
+    past = states[max(0, step - HISTORY) : step]
+    pad = np.repeat(states[:1], HISTORY - len(past), axis=0)
+    return np.concatenate([pad, past]).astype(np.float32)
+
+
+def _dagger_runs(
+    env: Any,
+    episode: Episode,
+    step: int,
+    learner: Any,
+    settings: RecoverySettings,
+    noise: float,
+    rng: np.random.Generator,
+) -> tuple[int, list[Episode], bool]:
+    """One DAgger run from ``step`` of ``episode``: (runs made, kept episodes, replay mismatch).
+
+    The kept episodes are the learner's labelled steps (all of them when it succeeded, else up to
+    the latest checkpoint the expert rescues from) and that verified rescue.
+    """
+
+    from robofail.policy.rollout import as_obs_dict
+
+    wrapped, obs = restore(env, episode, step)
+    try:
+        if obs is None:
+            return 0, [], True
+        history = _history(episode, step)
+        run = learner_takeover(
+            wrapped, obs, history, learner, beta=settings.beta, noise=noise, rng=rng
+        )
+    finally:
+        if wrapped is not env:
+            wrapped.close()
+    run = replace(
+        run,
+        extras={**run.extras, "history": history, "learner_steps": np.array(run.length, np.int32)},
+    )
+    if run.label.success:
+        return 1, [run], False
+    end = run.label.failure_step if run.label.failure_step >= 0 else run.length
+    every = settings.check_every
+    checkpoints = range((end - 1) // every * every, 0, -every)
+    runs = 1
+    executed = run.extras["executed_actions"]
+    for cut in checkpoints:
+        wrapped, obs = restore(env, episode, step)
+        try:
+            if obs is None:
+                return runs, [], True
+            for action in executed[:cut]:
+                obs, *_ = wrapped.step(action)
+            runs += 1
+            rescue = expert_takeover(wrapped, as_obs_dict(obs), noise=0.0, rng=rng)
+        finally:
+            if wrapped is not env:
+                wrapped.close()
+        if rescue.label.success:
+            prefix = _head(run, cut)
+            seen = np.concatenate([history, run.obs["state"][:cut]])[-HISTORY:]
+            rescue = replace(
+                rescue,
+                extras={**rescue.extras, "history": seen, "learner_steps": np.array(0, np.int32)},
+            )
+            return runs, [prefix, rescue], False
+    return runs, [], False
+
+
+def _head(episode: Episode, steps: int) -> Episode:
+    """The first ``steps`` steps of a recorded episode (for training pairs: observations,
+    labels, executed actions, history)."""
+    extras = dict(episode.extras)
+    extras["executed_actions"] = extras["executed_actions"][:steps]
+    extras["learner_steps"] = np.array(steps, dtype=np.int32)
+    failure_step = episode.label.failure_step
+    label = replace(episode.label, failure_step=failure_step if failure_step < steps else steps)
+    return replace(
+        episode,
+        label=label,
+        obs={key: value[:steps] for key, value in episode.obs.items()},
+        actions=episode.actions[:steps],
+        rewards=episode.rewards[:steps],
+        dones=episode.dones[:steps],
+        states=episode.states[:steps],
+        phases=episode.phases[:steps],
+        final_state=episode.states[steps] if steps < episode.length else episode.final_state,
+        extras=extras,
+    )
+
+
 _cache: dict[str, Any] = {}
 
 
@@ -249,6 +435,15 @@ def _worker_recover(
         from robofail.monitor.runtime import Monitor
 
         _cache.update(monitor_path=settings.monitor, monitor=Monitor.load(settings.monitor))
+    learner = None
+    if settings.learner:
+        if _cache.get("learner_path") != settings.learner:
+            from robofail.recovery.runtime import RecoveryPolicy
+
+            _cache.update(
+                learner_path=settings.learner, learner=RecoveryPolicy.load(settings.learner)
+            )
+        learner = _cache["learner"]
     episode = _cache["dataset"][position]
     env = task_env(task)
     alarm = first_alarm_step(episode, _cache["monitor"]) if settings.monitor else None
@@ -256,18 +451,30 @@ def _worker_recover(
     kept, runs, mismatches = [], 0, 0
     for step, kind in start_steps(episode, settings, alarm):
         for run, noise in enumerate(settings.noise):
+            rng = np.random.default_rng(episode_seed(settings.seed, position, 10 + run))
+            if learner is not None:
+                made, episodes, mismatch = _dagger_runs(
+                    env, episode, step, learner, settings, noise, rng
+                )
+                runs, mismatches = runs + made, mismatches + mismatch
+                if mismatch:
+                    break
+                kept += [_as_recovery(e, episode, step, kind, failure_types) for e in episodes]
+                continue
             wrapped, obs = restore(env, episode, step)
             try:  # closing the wrapper undoes the perturbation's model edits
                 if obs is None:
                     mismatches += 1
                     break
                 runs += 1
-                rng = np.random.default_rng(episode_seed(settings.seed, position, 10 + run))
                 rescue = expert_takeover(wrapped, obs, noise=noise, rng=rng)
             finally:
                 if wrapped is not env:
                     wrapped.close()
             if rescue.label.success:
+                rescue = replace(
+                    rescue, extras={**rescue.extras, "history": _history(episode, step)}
+                )
                 kept.append(_as_recovery(rescue, episode, step, kind, failure_types))
     return label.failure_type, runs, len(kept), mismatches, kept
 
@@ -275,8 +482,6 @@ def _worker_recover(
 def _as_recovery(
     rescue: Episode, source: Episode, step: int, kind: int, failure_types: list[str]
 ) -> Episode:
-    from dataclasses import replace
-
     label = replace(
         rescue.label,
         seed=source.label.seed,
@@ -363,6 +568,9 @@ def collect_recoveries(
             "noise": list(settings.noise),
             "monitor": settings.monitor,
             "seed": settings.seed,
+            "learner": settings.learner,
+            "beta": settings.beta,
+            "history": HISTORY,
         },
     )
     episodes = _state_only(recoveries())
@@ -378,8 +586,6 @@ def collect_recoveries(
 
 def _state_only(episodes: Iterator[Episode]) -> Iterator[Episode]:
     """The episodes with only their state observation (images are not needed to train on)."""
-    from dataclasses import replace
-
     for episode in episodes:
         yield replace(episode, obs={"state": episode.obs["state"]})
 

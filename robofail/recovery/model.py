@@ -1,10 +1,13 @@
 """The recovery policy network (torch) and its ONNX export.
 
-An MLP maps the current state (standardised inside the model) and, optionally, a one-hot failure
-type to an action chunk of H actions: tanh in [-1, 1], mapped to the action bounds inside the
-model. It is deterministic on purpose: recovery runs after an alarm, where the base policy's
-multimodality has already gone wrong, and a single regression head exports to a few matrix
-products that run in tens of microseconds.
+An MLP maps the last ``obs_horizon`` states (K, oldest first, each standardised inside the model,
+then flattened) and, optionally, a one-hot failure type to an action chunk of H actions: tanh in
+[-1, 1], mapped to the action bounds inside the model. With K = 1 the input is the current state
+(N, S); with K > 1 it is the window (N, K, S). A window lets the policy average out observation
+noise, see through stale (dropped) frames and use how the scene responded to its last actions,
+which a single faulted observation cannot show. It is deterministic on purpose: recovery runs
+after an alarm, where the base policy's multimodality has already gone wrong, and a single
+regression head exports to a few matrix products that run in tens of microseconds.
 
 Training pairs come from simulator-verified recoveries (the scripted expert taking over from
 failure states): state at step t -> the expert's next H actions (padded with the last).
@@ -38,6 +41,24 @@ class RecoveryConfig:
     exec_horizon: int = 4
     hidden: int = 256
     layers: int = 3
+    obs_horizon: int = 1
+    """States per input (K): the newest and the K - 1 before it, oldest first."""
+
+
+def state_windows(states: np.ndarray, history: np.ndarray | None, length: int) -> np.ndarray:
+    """(T, S) states of an episode -> (T, length, S) windows, oldest first, as the controller
+    keeps them: the ``length`` - 1 states before each step come from ``states`` and, before its
+    first step, from ``history`` (P, S) (the observations that preceded it, oldest first);
+    missing ones repeat the earliest available state (an episode's window starts filled with its
+    first observation)."""
+    states = np.asarray(states)
+    before = length - 1
+    past = states[:0]
+    if history is not None and before > 0:
+        past = np.asarray(history, dtype=states.dtype)[-before:]
+    earliest = past[:1] if len(past) else states[:1]
+    padded = np.concatenate([np.repeat(earliest, before - len(past), axis=0), past, states])
+    return padded[np.arange(len(states))[:, None] + np.arange(length)[None]]
 
 
 def chunk_targets(
@@ -53,7 +74,8 @@ def chunk_targets(
 
 
 def build_network(config: RecoveryConfig, state_mean, state_std, seed: int):
-    """The torch module: standardise, MLP, tanh, map to the action bounds; (N, H, A) out."""
+    """The torch module: standardise, flatten the window, MLP, tanh, map to the action bounds;
+    (N, S) or (N, K, S) in, (N, H, A) out."""
     import torch
     from torch import nn
 
@@ -63,7 +85,11 @@ def build_network(config: RecoveryConfig, state_mean, state_std, seed: int):
             torch.manual_seed(seed)
             s, f = len(config.state_names), len(config.failure_types)
             a = len(config.action_names)
-            sizes = [s + f] + [config.hidden] * config.layers + [config.horizon * a]
+            sizes = (
+                [s * config.obs_horizon + f]
+                + [config.hidden] * config.layers
+                + [config.horizon * a]
+            )
             layers: list[nn.Module] = []
             for i in range(len(sizes) - 1):
                 layers.append(nn.Linear(sizes[i], sizes[i + 1]))
@@ -77,7 +103,7 @@ def build_network(config: RecoveryConfig, state_mean, state_std, seed: int):
             self.register_buffer("action_high", as_tensor(config.action_high))
 
         def forward(self, state, failure=None):
-            x = (state - self.state_mean) / self.state_std
+            x = ((state - self.state_mean) / self.state_std).reshape(len(state), -1)
             if failure is not None:
                 x = torch.cat([x, failure], dim=1)
             y = torch.tanh(self.mlp(x)).reshape(len(state), config.horizon, -1)
@@ -96,7 +122,8 @@ def train_recovery(
     batch: int = 256,
     seed: int = 0,
 ):
-    """Fit the network on pairs: states (N, S), targets (N, H, A), failure types (N,) names.
+    """Fit the network on pairs: states (N, S) (or windows (N, K, S) for ``config.obs_horizon``
+    K > 1), targets (N, H, A), failure types (N,) names.
 
     Returns:
         (network, final loss).
@@ -111,12 +138,14 @@ def train_recovery(
             f"{len(states)} states and {len(targets)} chunks"
         )
     expected = (config.horizon, len(config.action_names))
-    if targets.shape[1:] != expected or states.shape[1] != len(config.state_names):
+    window = input_shape(config)
+    if targets.shape[1:] != expected or states.shape[1:] != window:
         raise InvalidInputError(
             f"pairs have shapes {states.shape} / {targets.shape}, the config expects "
-            f"(N, {len(config.state_names)}) / (N, {expected[0]}, {expected[1]})"
+            f"(N, {', '.join(map(str, window))}) / (N, {expected[0]}, {expected[1]})"
         )
-    mean, std = states.mean(axis=0), np.maximum(states.std(axis=0), 1e-6)
+    flat = states.reshape(-1, states.shape[-1])
+    mean, std = flat.mean(axis=0), np.maximum(flat.std(axis=0), 1e-6)
     net = build_network(config, mean, std, seed)
     x = torch.as_tensor(states)
     y = torch.as_tensor(targets)
@@ -143,6 +172,12 @@ def train_recovery(
     return net.eval(), float(loss.detach())
 
 
+def input_shape(config: RecoveryConfig) -> tuple[int, ...]:
+    """Shape of one input state: (S,), or (K, S) for a window of K > 1 states."""
+    s = len(config.state_names)
+    return (s,) if config.obs_horizon == 1 else (config.obs_horizon, s)
+
+
 def fingerprint(net) -> str:
     """16 hex digits of sha256 over the network's parameters and buffers."""
     digest = hashlib.sha256()
@@ -154,18 +189,22 @@ def fingerprint(net) -> str:
 
 def export_onnx(net, config: RecoveryConfig):
     """The network as a self-contained, checked ``onnx.ModelProto`` with dynamic batch: inputs
-    ``state`` (N, S) [and ``failure`` (N, F) one-hot], output ``chunk`` (N, H, A); the config,
-    fingerprint and versions in ``metadata_props``."""
+    ``state`` (N, S), or (N, K, S) for a window of K > 1 states, [and ``failure`` (N, F)
+    one-hot], output ``chunk`` (N, H, A); the config, fingerprint and versions in
+    ``metadata_props``."""
     import torch
 
     s, a = len(config.state_names), len(config.action_names)
+    shape = input_shape(config)
     weights = [
         (m.weight.detach().double().numpy().T, m.bias.detach().double().numpy())
         for m in net.mlp
         if isinstance(m, torch.nn.Linear)
     ]
-    g = GraphBuilder("state", s)
+    g = GraphBuilder("state", shape if len(shape) > 1 else s)
     x = g.standardise(g.input, net.state_mean.numpy(), net.state_std.numpy())
+    if len(shape) > 1:
+        x = g.op("Reshape", x, g.const(np.array([-1, s * config.obs_horizon]), "flat"))
     if config.failure_types:
         failure = g.add_input("failure", len(config.failure_types))
         x = g.op("Concat", x, failure, axis=1)
@@ -184,6 +223,7 @@ def export_onnx(net, config: RecoveryConfig):
         "failure_types": json.dumps(config.failure_types),
         "horizon": json.dumps(config.horizon),
         "exec_horizon": json.dumps(config.exec_horizon),
+        "obs_horizon": json.dumps(config.obs_horizon),
         "fingerprint": json.dumps(fingerprint(net)),
         "config": json.dumps(asdict(config)),
         "robofail_version": __version__,

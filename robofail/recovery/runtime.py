@@ -2,10 +2,14 @@
 
 Imports numpy and onnxruntime only. The file carries what a controller needs to check that it is
 the right model (``metadata_props``): the task, the observation and action names, the failure
-types it was conditioned on, the chunk horizon and the fingerprint of its weights::
+types it was conditioned on, the chunk horizon, the number of states it looks at
+(``obs_horizon``) and the fingerprint of its weights::
 
     recovery = RecoveryPolicy.load("models/pick_place/recovery.onnx", state_names=env_names)
     chunk = recovery.act(state, failure_type="slip")     # (H, A) float32 actions
+
+A model with ``obs_horizon`` K > 1 takes the last K states, oldest first, as a (K, S) array
+(:class:`~robofail.recovery.supervisor.Supervisor` keeps that window).
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from robofail.errors import CorruptFileError, IncompatibleArtifactError, Invalid
 from robofail.ort import load_session
 
 RECOVERY_KIND = "robofail_recovery_policy"
-RECOVERY_SCHEMA = "1"
+RECOVERY_SCHEMA = "2"
+"""Schema written by this version; "1" (no ``obs_horizon``: one state per input) is still read."""
+READABLE_SCHEMAS = ("1", RECOVERY_SCHEMA)
 
 
 class RecoveryPolicy:
-    """An exported recovery policy: ``act(state, failure_type) -> (H, A)`` action chunk."""
+    """An exported recovery policy: ``act(state, failure_type) -> (H, A)`` action chunk; ``state``
+    is (S,), or the (K, S) window of the last ``obs_horizon`` states for K > 1."""
 
     def __init__(self, session, metadata: dict, source: str) -> None:
         self.session = session
@@ -35,7 +42,10 @@ class RecoveryPolicy:
         self.horizon = int(metadata["horizon"])
         self.exec_horizon = int(metadata["exec_horizon"])
         self.fingerprint = metadata["fingerprint"]
-        self._state = np.zeros((1, len(self.state_names)), dtype=np.float32)
+        self.obs_horizon = int(metadata.get("obs_horizon", 1))
+        s = len(self.state_names)
+        self.input_shape = (s,) if self.obs_horizon == 1 else (self.obs_horizon, s)
+        self._state = np.zeros((1, *self.input_shape), dtype=np.float32)
         self._failure = np.zeros((1, max(1, len(self.failure_types))), dtype=np.float32)
         self._chunk = np.zeros((1, self.horizon, len(self.action_names)), dtype=np.float32)
         self._binding = session.io_binding()
@@ -45,7 +55,7 @@ class RecoveryPolicy:
         self._binding.bind_output(
             "chunk", "cpu", 0, np.float32, list(self._chunk.shape), self._chunk.ctypes.data
         )
-        self.act(np.zeros(len(self.state_names), dtype=np.float32))  # warm up
+        self.act(np.zeros(self.input_shape, dtype=np.float32))  # warm up
 
     @classmethod
     def load(
@@ -71,7 +81,7 @@ class RecoveryPolicy:
         raw = session.get_modelmeta().custom_metadata_map
         if raw.get("robofail_kind") != RECOVERY_KIND:
             raise CorruptFileError(f"{path}: not a robofail recovery policy (no metadata)")
-        if raw.get("schema") != RECOVERY_SCHEMA:
+        if raw.get("schema") not in READABLE_SCHEMAS:
             raise IncompatibleArtifactError(
                 f"{path}: recovery schema {raw.get('schema')!r}, this robofail reads "
                 f"{RECOVERY_SCHEMA}; export it again with this version"
@@ -83,10 +93,17 @@ class RecoveryPolicy:
             )}  # fmt: skip
         except (KeyError, json.JSONDecodeError) as exc:
             raise CorruptFileError(f"{path}: recovery metadata incomplete ({exc})") from None
+        try:
+            metadata["obs_horizon"] = int(json.loads(raw.get("obs_horizon", "1")))
+        except (TypeError, ValueError) as exc:
+            raise CorruptFileError(f"{path}: bad obs_horizon metadata ({exc})") from None
+        if metadata["obs_horizon"] < 1:
+            raise CorruptFileError(f"{path}: obs_horizon {metadata['obs_horizon']} < 1")
+        window = [metadata["obs_horizon"]] if metadata["obs_horizon"] > 1 else []
         shapes = {node.name: list(node.shape[1:]) for node in session.get_inputs()}
         shapes.update({node.name: list(node.shape[1:]) for node in session.get_outputs()})
         wanted = {
-            "state": [len(metadata["state_names"])],
+            "state": [*window, len(metadata["state_names"])],
             "chunk": [metadata["horizon"], len(metadata["action_names"])],
             **({"failure": [len(metadata["failure_types"])]} if metadata["failure_types"] else {}),
         }
@@ -110,11 +127,12 @@ class RecoveryPolicy:
         return cls(session, metadata, str(path))
 
     def act(self, state: np.ndarray, failure_type: str | None = None) -> np.ndarray:
-        """Action chunk (H, A) float32 for the current state (S,) and, for a model conditioned
+        """Action chunk (H, A) float32 for the current state (S,), or for a model with
+        ``obs_horizon`` K > 1 the last K states (K, S), oldest first, and, for a model conditioned
         on failure types, the type the monitor or the operator names (None: unknown)."""
         if (
             type(state) is not np.ndarray
-            or state.shape != (self._state.shape[1],)
+            or state.shape != self.input_shape
             or state.dtype.kind != "f"
         ):
             got = (
@@ -122,8 +140,9 @@ class RecoveryPolicy:
                 if isinstance(state, np.ndarray)
                 else type(state).__name__
             )
+            window = "" if self.obs_horizon == 1 else f" (the last {self.obs_horizon} states)"
             raise InvalidInputError(
-                f"state: expected a float array of shape ({self._state.shape[1]},) "
+                f"state: expected a float array of shape {self.input_shape}{window} "
                 f"({', '.join(self.state_names[:3])}, ...), got {got}"
             )
         if not np.isfinite(state).all():

@@ -6,6 +6,9 @@ the supervisor switches to ``recovery``: the recovery policy acts, while the bas
 being queried every ``exec_horizon`` steps *for the monitor only*; it switches back when the
 monitor has been calm for ``calm_inferences`` inferences in a row or after
 ``max_recovery_steps`` steps. Every switch is appended to :attr:`Supervisor.switches` and logged.
+A recovery policy that looks at the last K states (``obs_horizon`` K > 1) gets them from a window
+the supervisor fills every control step, whichever policy acts, so at the switch it already holds
+the states that led to the alarm.
 
 A recovery policy that raises or returns non-finite actions never takes the control loop down
 silently: the error is logged at ERROR level, recorded in :attr:`Supervisor.errors`, and the
@@ -16,6 +19,7 @@ Imports numpy and onnxruntime only.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +105,7 @@ class Supervisor:
         self.calm_inferences, self.failure_type = calm_inferences, failure_type
         self._seeds = np.random.SeedSequence([seed, 23])
         self._window = ObservationWindow(policy.obs_horizon)
+        self._states: deque[np.ndarray] = deque(maxlen=getattr(recovery, "obs_horizon", 1))
         self.switches: list[Switch] = []
         self.errors: list[str] = []
         self.mode = "base"
@@ -112,6 +117,7 @@ class Supervisor:
         self.monitor.reset()
         self.mode = "base"
         self.switches, self.errors = [], []
+        self._states.clear()
         self._started = False
         self._state_shape: tuple[int, ...] | None = None
         self._step = 0
@@ -136,9 +142,11 @@ class Supervisor:
         self._since_inference = 0
         return self.last_verdict.alarm
 
-    def _recovery_action(self, state: np.ndarray) -> np.ndarray | None:
+    def _recovery_action(self) -> np.ndarray | None:
         if not self._recovery_queue:
             try:
+                states = self._states
+                state = states[-1] if states.maxlen == 1 else np.stack(states)
                 chunk = self.recovery.act(state, self.failure_type)
                 if not np.isfinite(chunk).all():
                     raise FloatingPointError("recovery policy returned non-finite actions")
@@ -176,6 +184,9 @@ class Supervisor:
             self._window.reset(obs)
             self._started = True
             self._state_shape = state.shape
+        if not self._states:  # an episode's window starts filled with its first state
+            self._states.extend([state.copy()] * ((self._states.maxlen or 1) - 1))
+        self._states.append(state.copy())
         if self.mode == "base":
             if not self._base_queue and self._infer_base():
                 fired = ", ".join(self.last_verdict.fired)
@@ -189,7 +200,7 @@ class Supervisor:
             self._switch("base", f"recovery ran {self._recovery_steps} steps")
             self._base_queue = []  # a fresh base chunk, not one planned before recovery moved
         if self.mode == "recovery":
-            action = self._recovery_action(np.asarray(state))
+            action = self._recovery_action()
             if action is None:
                 self._switch("base", "recovery error")
                 self._base_queue = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from robofail.recovery.model import (
     chunk_targets,
     export_onnx,
     fingerprint,
+    input_shape,
+    state_windows,
     train_recovery,
 )
 
@@ -37,42 +40,69 @@ PARITY_TOLERANCE = 1e-5
 
 
 def recovery_pairs(
-    data: str | Path, horizon: int, position_dims: list[int]
+    data: str | Path | Sequence[str | Path],
+    horizon: int,
+    position_dims: list[int],
+    obs_horizon: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, list[str], Any]:
-    """Training pairs from a recovery dataset: the state the controller saw at every step of
-    every recovery -> the expert's next ``horizon`` actions.
+    """Training pairs from recovery datasets: what the controller saw at every step of every
+    recovery -> the expert's next ``horizon`` actions.
+
+    Args:
+        data: one recovery dataset or several (e.g. expert recoveries and DAgger rounds) of the
+            same task and state layout.
+        obs_horizon: states per input K; for K > 1 each step's input is the window of its last
+            K states, continued before an episode's start by the observations that preceded it
+            (``extras["history"]``; data written before it existed repeat the first state).
 
     Returns:
-        states (N, S) float32, chunks (N, H, A) float32, the failure type of each pair's source
-        (N names), and the dataset's :class:`~robofail.data.DatasetInfo`.
+        states (N, S) or windows (N, K, S) float32, chunks (N, H, A) float32, the failure type of
+        each pair's source (N names), and the first dataset's :class:`~robofail.data.DatasetInfo`.
     """
-    states, chunks, types = [], [], []
-    with open_dataset(data) as dataset:
-        info = dataset.info
-        if info.extra.get("kind") != "recovery":
-            raise InvalidInputError(
-                f"{data} is not recovery data (make it with `robofail recovery-data`)"
-            )
-        names = info.extra["failure_types"]
-        for episode in dataset:
-            states.append(episode.obs["state"])
-            chunks.append(chunk_targets(episode.actions, horizon, position_dims))
-            types += [names[int(episode.extras["failure_type"])]] * episode.length
+    paths = [data] if isinstance(data, str | Path) else list(data)
+    if not paths:
+        raise InvalidInputError("no recovery data given")
+    states, chunks, types, first = [], [], [], None
+    for path in paths:
+        with open_dataset(path) as dataset:
+            info = dataset.info
+            if info.extra.get("kind") != "recovery":
+                raise InvalidInputError(
+                    f"{path} is not recovery data (make it with `robofail recovery-data`)"
+                )
+            if first is None:
+                first = info
+            elif (info.task, info.obs_names["state"]) != (first.task, first.obs_names["state"]):
+                raise InvalidInputError(
+                    f"{path} holds {info.task!r} recovery data with another state layout than "
+                    f"{paths[0]}; train on data of one task and setup"
+                )
+            names = info.extra["failure_types"]
+            for episode in dataset:
+                seen = episode.obs["state"]
+                if obs_horizon > 1:
+                    seen = state_windows(seen, episode.extras.get("history"), obs_horizon)
+                states.append(seen)
+                chunks.append(chunk_targets(episode.actions, horizon, position_dims))
+                types += [names[int(episode.extras["failure_type"])]] * episode.length
+    if not states:
+        raise InvalidInputError(f"{', '.join(map(str, paths))}: no recovery episodes to train on")
     return (
         np.concatenate(states).astype(np.float32),
         np.concatenate(chunks).astype(np.float32),
         types,
-        info,
+        first,
     )
 
 
 def train_recovery_policy(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     out: str | Path,
     *,
     task: str | None = None,
     horizon: int = 8,
     exec_horizon: int = 2,
+    obs_horizon: int = 1,
     condition_on_failure: bool = False,
     hidden: int = 256,
     layers: int = 3,
@@ -80,11 +110,13 @@ def train_recovery_policy(
     seed: int = 0,
     overwrite: bool = False,
 ) -> dict:
-    """Train a recovery policy on the recovery dataset ``data`` and save it to ``out``.
+    """Train a recovery policy on the recovery dataset(s) ``data`` and save it to ``out``.
 
     Args:
+        data: one recovery dataset or several (expert recoveries, DAgger rounds).
         task: expected task (checked against the data).
         horizon, exec_horizon: chunk length H, and actions executed per inference.
+        obs_horizon: states the policy looks at (K: the newest and the K - 1 before it).
         condition_on_failure: add a one-hot failure type input (the supervisor must then be told
             the type; unknown is all zeros).
         hidden, layers: MLP size.
@@ -98,19 +130,25 @@ def train_recovery_policy(
 
     if not 1 <= exec_horizon <= horizon:
         raise InvalidInputError(f"need 1 <= exec_horizon <= horizon, got {exec_horizon}/{horizon}")
+    if obs_horizon < 1:
+        raise InvalidInputError(f"obs_horizon must be >= 1, got {obs_horizon}")
+    paths = [data] if isinstance(data, str | Path) else list(data)
     from robofail.folders import check_writable
 
     out = Path(out)
     if out.exists() and not overwrite:
         raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
     check_writable(out, "--out")
-    with open_dataset(data) as dataset:
-        info = dataset.info
-    if task is not None and get_task(task).name != info.task:
-        raise InvalidInputError(f"{data} holds recovery data of task {info.task!r}, not {task!r}")
+    for path in paths:
+        with open_dataset(path) as dataset:
+            info = dataset.info
+        if task is not None and get_task(task).name != info.task:
+            raise InvalidInputError(
+                f"{path} holds recovery data of task {info.task!r}, not {task!r}"
+            )
     env_type = get_task(info.task).env_type()
     position_dims = list(env_type.position_action_dims)
-    states, chunks, types, info = recovery_pairs(data, horizon, position_dims)
+    states, chunks, types, info = recovery_pairs(paths, horizon, position_dims, obs_horizon)
     n_actions = len(info.action_names)  # the bundled tasks' actions lie in [-1, 1]
     config = RecoveryConfig(
         task=info.task,
@@ -118,11 +156,14 @@ def train_recovery_policy(
         action_names=info.action_names,
         action_low=[-1.0] * n_actions,
         action_high=[1.0] * n_actions,
-        failure_types=list(info.extra["failure_types"]) if condition_on_failure else [],
+        failure_types=sorted({*info.extra["failure_types"], *types})
+        if condition_on_failure
+        else [],
         horizon=horizon,
         exec_horizon=exec_horizon,
         hidden=hidden,
         layers=layers,
+        obs_horizon=obs_horizon,
     )
     start = time.perf_counter()
     net, loss = train_recovery(
@@ -139,7 +180,7 @@ def train_recovery_policy(
         "config": asdict(config),
         "fingerprint": fingerprint(net),
         "training": {
-            "data": str(data),
+            "data": [str(path) for path in paths],
             "pairs": len(states),
             "steps": steps,
             "seed": seed,
@@ -232,7 +273,8 @@ def export_recovery(folder: str | Path, out: str | Path, *, parity_states: int =
         onnx.save(model, tmp)
         rng = np.random.default_rng(0)
         mean, std = net.state_mean.numpy(), net.state_std.numpy()
-        states = (mean + std * rng.standard_normal((parity_states, len(mean)))).astype(np.float32)
+        shape = (parity_states, *input_shape(config))
+        states = (mean + std * rng.standard_normal(shape)).astype(np.float32)
         inputs = {"state": states}
         failure = None
         if config.failure_types:

@@ -7,12 +7,19 @@ import torch
 
 from robofail.errors import CorruptFileError, IncompatibleArtifactError, InvalidInputError
 from robofail.recovery import RecoveryPolicy
-from robofail.recovery.model import RecoveryConfig, chunk_targets, export_onnx, train_recovery
+from robofail.recovery.model import (
+    RecoveryConfig,
+    chunk_targets,
+    export_onnx,
+    state_windows,
+    train_recovery,
+)
 from robofail.tasks import make_env, make_expert
 
 
-def expert_pairs(task: str, episodes: int, horizon: int):
-    """(state, next-H expert actions) pairs from real expert episodes of a bundled task."""
+def expert_pairs(task: str, episodes: int, horizon: int, obs_horizon: int = 1):
+    """(state, next-H expert actions) pairs from real expert episodes of a bundled task; states
+    are (K, S) windows for ``obs_horizon`` K > 1."""
     env = make_env(task)
     states, targets = [], []
     for seed in range(episodes):
@@ -26,15 +33,22 @@ def expert_pairs(task: str, episodes: int, horizon: int):
             obs, _, terminated, truncated, _ = env.step(action)
             if terminated or truncated:
                 break
+        if obs_horizon > 1:
+            episode_states = state_windows(np.array(episode_states), None, obs_horizon)
         states.extend(episode_states)
         targets.extend(chunk_targets(np.array(actions), horizon))
     return env, np.array(states, np.float32), np.array(targets, np.float32)
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["plain", "failure-conditioned"])
+@pytest.fixture(
+    scope="module",
+    params=[(False, 1), (True, 1), (False, 4)],
+    ids=["plain", "failure-conditioned", "windowed"],
+)
 def exported(request, tmp_path_factory):
-    env, states, targets = expert_pairs("push", 4, horizon=8)
-    types = ["slip", "push"] if request.param else []
+    conditioned, obs_horizon = request.param
+    env, states, targets = expert_pairs("push", 4, horizon=8, obs_horizon=obs_horizon)
+    types = ["slip", "push"] if conditioned else []
     config = RecoveryConfig(
         task="push",
         state_names=list(env.state_names),
@@ -43,6 +57,7 @@ def exported(request, tmp_path_factory):
         action_high=env.action_space.high.tolist(),
         failure_types=types,
         hidden=64,
+        obs_horizon=obs_horizon,
     )
     names = [types[i % 2] for i in range(len(states))] if types else None
     net, _ = train_recovery(states, targets, config, failure_types=names, steps=200)
@@ -87,7 +102,10 @@ def test_metadata_mismatch_and_bad_input_are_refused(exported, tmp_path):
         RecoveryPolicy.load(path, state_names=config.state_names[::-1])
     policy = RecoveryPolicy.load(path)
     with pytest.raises(InvalidInputError, match="shape"):
-        policy.act(states[0][:-1])
+        policy.act(states[0][..., :-1])
+    if config.obs_horizon > 1:  # a windowed model wants the window, not one state
+        with pytest.raises(InvalidInputError, match="last 4 states"):
+            policy.act(states[0][-1])
     with pytest.raises(InvalidInputError, match="NaN"):
         policy.act(np.full_like(states[0], np.nan))
     if config.failure_types:
@@ -99,3 +117,16 @@ def test_metadata_mismatch_and_bad_input_are_refused(exported, tmp_path):
         RecoveryPolicy.load(broken)
     with pytest.raises(CorruptFileError, match="not found"):
         RecoveryPolicy.load(tmp_path / "missing.onnx")
+
+
+def test_state_windows_continue_from_the_history_and_pad_with_the_earliest_state():
+    states = np.arange(8, dtype=np.float32).reshape(4, 2)
+    history = -np.arange(1, 7, dtype=np.float32)[::-1].reshape(3, 2)  # 3 states before the start
+    windows = state_windows(states, history, 3)
+    assert windows.shape == (4, 3, 2)
+    np.testing.assert_array_equal(windows[0], [history[1], history[2], states[0]])
+    np.testing.assert_array_equal(windows[3], states[1:4])
+    padded = state_windows(states, None, 3)  # no history: the first state repeats
+    np.testing.assert_array_equal(padded[0], [states[0]] * 3)
+    np.testing.assert_array_equal(padded[1], [states[0], states[0], states[1]])
+    np.testing.assert_array_equal(state_windows(states, history, 1)[:, 0], states)

@@ -16,7 +16,14 @@ import pytest
 from robofail.data import open_dataset
 from robofail.failgen.generator import generate, task_env
 from robofail.recovery import RecoveryPolicy
-from robofail.recovery.data import START_KINDS, RecoverySettings, restore, start_steps
+from robofail.recovery.data import (
+    HISTORY,
+    START_KINDS,
+    RecoverySettings,
+    collect_recoveries,
+    restore,
+    start_steps,
+)
 from robofail.recovery.train import load_recovery_model, recovery_pairs
 
 
@@ -130,3 +137,58 @@ def test_recovery_verbs_reject_bad_input_in_one_line(failures: Path, tmp_path: P
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "r.h5").exists() and not (tmp_path / "m").exists()
+
+
+def test_dagger_round_labels_learner_states_and_trains_a_windowed_policy(
+    failures: Path, recovery: Path, tmp_path: Path
+) -> None:
+    """The learner (the exported policy) acts from each start; what is kept is real: its steps
+    replay from the start to the stored states, and a failed learner run is only kept with the
+    expert's verified rescue from where its kept steps end."""
+    dagger = tmp_path / "dagger.h5"
+    learner = str(recovery / "rec.onnx")
+    settings = RecoverySettings(after=(), noise=(0.0,), learner=learner, check_every=5)
+    summary = collect_recoveries("pick_place", failures, dagger, settings=settings, workers=2)
+    assert sum(summary.attempts.values()) > 0
+    env = task_env("pick_place")
+    with open_dataset(failures) as dataset:
+        sources = {e.label.source: e for e in dataset if not e.label.success}
+    with open_dataset(dagger) as dataset:
+        assert dataset.info.extra["learner"] == str(recovery / "rec.onnx")
+        episodes = list(dataset)
+    assert episodes
+    for episode in episodes:
+        assert episode.extras["history"].shape == (HISTORY, episode.obs["state"].shape[1])
+    learner_runs = [e for e in episodes if int(e.extras["learner_steps"]) > 0]
+    assert all(int(e.extras["learner_steps"]) == e.length for e in learner_runs)
+    for episode in learner_runs[:3]:  # replay the executed actions from the restored start
+        source, step = episode.label.source.rsplit("@", 1)
+        wrapped, obs = restore(env, sources[source], int(step))
+        try:
+            assert obs is not None
+            np.testing.assert_array_equal(obs["state"], episode.obs["state"][0])
+            for t, action in enumerate(episode.extras["executed_actions"]):
+                np.testing.assert_array_equal(env.get_state(), episode.states[t])
+                wrapped.step(action)
+        finally:
+            if wrapped is not env:
+                wrapped.close()
+    failed_prefixes = [e for e in learner_runs if not e.label.success]
+    for prefix in failed_prefixes:  # each is followed by its verified rescue
+        rescue = episodes[episodes.index(prefix) + 1]
+        assert rescue.label.success and rescue.label.source == prefix.label.source
+        assert int(rescue.extras["learner_steps"]) == 0
+        np.testing.assert_array_equal(rescue.states[0], prefix.final_state)
+    model, onnx_file = tmp_path / "windowed", tmp_path / "windowed.onnx"
+    trained = run_cli(
+        "train-recovery", "--task", "pick_place", "--data", str(recovery / "rec.h5"),
+        str(dagger), "--obs-horizon", "4", "--steps", "100", "--out", str(model),
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    exported = run_cli("export", "--recovery", str(model), "--out", str(onnx_file))
+    assert exported.returncode == 0, exported.stderr
+    policy = RecoveryPolicy.load(onnx_file, task="pick_place")
+    assert policy.obs_horizon == 4 and policy.act(episodes[0].extras["history"][-4:]).shape == (
+        policy.horizon,
+        len(policy.action_names),
+    )

@@ -17,8 +17,10 @@ from tests.monitor.reach_data import ReachChunkPolicy, make_env, record
 from tests.policy.point_env import expert_action
 
 
-def recovery_model(path, state_dim=4):
-    """A recovery policy trained on the point env's expert (state -> next 4 expert actions)."""
+def recovery_model(path, state_dim=4, obs_horizon=1):
+    """A recovery policy trained on the point env's expert (state -> next 4 expert actions); a
+    windowed one (``obs_horizon`` > 1) sees the state repeated (what matters here is its input
+    shape)."""
     rng = np.random.default_rng(0)
     states = rng.uniform(-1.5, 1.5, size=(400, 4)).astype(np.float32)
     targets = []
@@ -32,9 +34,12 @@ def recovery_model(path, state_dim=4):
     config = RecoveryConfig(
         task="point_reach", state_names=[f"s{i}" for i in range(state_dim)],
         action_names=["vx", "vy"], action_low=[-1, -1], action_high=[1, 1],
-        horizon=4, exec_horizon=2, hidden=64,
+        horizon=4, exec_horizon=2, hidden=64, obs_horizon=obs_horizon,
     )  # fmt: skip
-    net, _ = train_recovery(states[:, :state_dim], targets, config, steps=300)
+    inputs = states[:, :state_dim]
+    if obs_horizon > 1:
+        inputs = np.repeat(inputs[:, None], obs_horizon, axis=1)
+    net, _ = train_recovery(inputs, targets, config, steps=300)
     onnx.save(export_onnx(net, config), path)
     return RecoveryPolicy.load(path)
 
@@ -96,3 +101,37 @@ def test_a_broken_recovery_is_logged_and_the_base_policy_takes_over(parts, caplo
     assert supervisor.errors and "InvalidInputError" in supervisor.errors[0]
     assert "recovery failed" in caplog.text
     assert any(s.reason == "recovery error" for s in supervisor.switches)
+
+
+class Recording:
+    """A real recovery policy that remembers what it was given."""
+
+    def __init__(self, recovery):
+        self.recovery, self.inputs = recovery, []
+        self.action_names, self.exec_horizon = recovery.action_names, recovery.exec_horizon
+        self.obs_horizon, self.source = recovery.obs_horizon, recovery.source
+
+    def act(self, state, failure_type=None):
+        self.inputs.append(state.copy())
+        return self.recovery.act(state, failure_type)
+
+
+def test_a_windowed_recovery_gets_the_last_states_oldest_first(parts):
+    folder, monitor, _ = parts
+    recovery = Recording(recovery_model(folder / "windowed.onnx", obs_horizon=3))
+    supervisor = Supervisor(ReachChunkPolicy(), monitor, recovery, max_recovery_steps=6)
+    env, seen = make_env(failing=True), []
+    obs, _ = env.reset(seed=1)
+    supervisor.reset()
+    for _ in range(40):
+        seen.append(np.asarray(obs, np.float32))
+        calls = len(recovery.inputs)
+        action = supervisor.act({"state": seen[-1]})
+        if len(recovery.inputs) > calls:  # the recovery ran on this step's window
+            expected = [seen[max(0, len(seen) - 3 + k)] for k in range(3)]
+            np.testing.assert_array_equal(recovery.inputs[-1], expected)
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            break
+    assert recovery.inputs and not supervisor.errors
+    assert all(window.shape == (3, 4) for window in recovery.inputs)
