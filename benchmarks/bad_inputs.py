@@ -1138,7 +1138,7 @@ CASES: list[Case] = [
     api("RecoveryPolicy.load", "an ONNX model that is not a recovery policy",
         _recovery_load(lambda fx: fx.artifact / "rnd.onnx")),
     api("RecoveryPolicy.load", "another schema version",
-        _recovery_load(lambda fx: fx.recovery_with_metadata(schema="2"))),
+        _recovery_load(lambda fx: fx.recovery_with_metadata(schema="99"))),
     api("RecoveryPolicy.load", "corrupt metadata",
         _recovery_load(lambda fx: fx.recovery_with_metadata(horizon="[oops"))),
     api("RecoveryPolicy.load", "metadata horizon differs from the graph",
