@@ -218,7 +218,7 @@ def add_parsers(verb) -> None:
     )
     calib.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
     calib.add_argument("--fit-fraction", type=_open_unit, default=0.3, help="default 0.3")
-    calib.add_argument("--validation-fraction", type=_open_unit, default=0.15, help="default 0.15")
+    calib.add_argument("--validation-fraction", type=_open_unit, default=0.3, help="default 0.3")
     calib.add_argument(
         "--training-steps",
         type=_positive_int,

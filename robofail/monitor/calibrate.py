@@ -86,7 +86,14 @@ class CalibrationSettings:
     calibration episodes (None: the marginal guarantee, E[false-alarm rate] <= alpha)."""
     seed: int = 0
     fit_fraction: float = 0.3
-    validation_fraction: float = 0.15
+    validation_fraction: float = 0.3
+    """Share of the successes for choosing settings. 0.3 rather than 0.15: the selection
+    thresholds are quantiles of the validation successes, and at 0.15 (~90 episodes) a 95 %
+    quantile is so noisy that a rule chosen for its validation TPR loses it on new data;
+    compared on an inner split of the bench data (no test data), 0.3 gave robofail +0.026
+    mean balanced accuracy and a gap to the best single score of -0.003 at worst (0.15: -0.035).
+    The low alpha shares stay biased: the selection quantile is marginal, the final one
+    training-conditional, so alpha/4 and alpha/8 look better on validation than they are."""
     windows: tuple[int, ...] = (1, 2, 3, 5)
     styles: tuple[str, ...] = ("constant", "band")
     ace_weights: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, INFINITE_WEIGHT)

@@ -60,7 +60,7 @@ def test_artifact_holds_every_method_and_onnx_scores(artifact):
     assert calibration["default_method"] == "robofail"
     assert calibration["policy_fingerprint"] == ReachChunkPolicy.fingerprint
     assert calibration["n_episodes"] == {
-        "fit": 48, "threshold": 88, "validation": 24, "validation_failures": 24,
+        "fit": 48, "threshold": 64, "validation": 48, "validation_failures": 24,
     }  # fmt: skip
     for name in ("rnd", "mahalanobis", "pca_kmeans", "logpzo"):
         assert (artifact / f"{name}.onnx").is_file()
