@@ -10,7 +10,11 @@ monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
    verified recoveries are kept. A family's *recoverability* is the share of its failed
    episodes the expert rescued from at least one start; families with recoverability >= 0.5
    are the recoverable ones.
-2. **Recovery policy** (``robofail train-recovery``, defaults) and its ONNX export.
+2. **Recovery policy** (``robofail train-recovery --obs-horizon`` ``--obs-horizon``, default 8:
+   the policy sees its last 8 states) and its ONNX export; then ``--dagger-rounds`` (default 1)
+   DAgger rounds: ``robofail recovery-data --learner`` lets the exported policy act from the same
+   starts, the expert labels the states it visits (verified, see ``robofail.recovery.data``), and
+   the policy is trained again on all the data so far.
 3. **Closed loop** (``robofail closed-loop``): ``-n`` episodes of the ``policy_failures`` spec
    with run seed ``--seed`` (500: none of these episodes was used for training or calibration),
    three arms each. Reported per family: success rates and the gain of recovery over the base
@@ -71,15 +75,30 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     policy = Path(args.policies) / task / "policy"
     monitor = Path(args.monitors) / task / "calib_alpha0.1"
     failures = Path(args.failures) / task / "test_failures"
-    data, model, onnx_file = out / "recovery.h5", out / "recovery", out / "recovery.onnx"
+    data = out / "recovery.h5"
     workers = str(args.workers)
     if not data.exists():
         robofail("recovery-data", "--task", task, "--failures", str(failures), "--monitor",
                  str(monitor), "--out", str(data), "--workers", workers)  # fmt: skip
-    if not model.exists():
-        robofail("train-recovery", "--task", task, "--data", str(data), "--out", str(model))
-    if not onnx_file.exists():
-        robofail("export", "--recovery", str(model), "--out", str(onnx_file))
+    datasets = [data]
+    for round_ in range(args.dagger_rounds + 1):
+        stem = "recovery" if round_ == 0 else f"recovery_dagger{round_}"
+        model, onnx_file = out / stem, out / f"{stem}.onnx"
+        if round_ > 0:
+            learned = out / f"dagger{round_}.h5"
+            learner = out / (
+                "recovery.onnx" if round_ == 1 else f"recovery_dagger{round_ - 1}.onnx"
+            )
+            if not learned.exists():
+                robofail("recovery-data", "--task", task, "--failures", str(failures),
+                         "--monitor", str(monitor), "--learner", str(learner), "--out",
+                         str(learned), "--workers", workers)  # fmt: skip
+            datasets.append(learned)
+        if not model.exists():
+            robofail("train-recovery", "--task", task, "--data", *map(str, datasets),
+                     "--obs-horizon", str(args.obs_horizon), "--out", str(model))  # fmt: skip
+        if not onnx_file.exists():
+            robofail("export", "--recovery", str(model), "--out", str(onnx_file))
     settings = ClosedLoopSettings(
         task=task,
         policy=str(policy),
@@ -111,7 +130,9 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     chart = Path(args.json).with_name(f"closed_loop_{task}.png")
     plot_bars(result, chart)
     result.pop("episodes")
-    return {**result, "recoverability": shares, "families": gains, "chart": str(chart)}
+    method = {"obs_horizon": args.obs_horizon, "dagger_rounds": args.dagger_rounds}
+    return {**result, "recoverability": shares, "families": gains, "chart": str(chart),
+            "recovery_method": method}  # fmt: skip
 
 
 def main() -> None:
@@ -122,6 +143,8 @@ def main() -> None:
     parser.add_argument("--failures", default="runs/bench_monitor_quality")
     parser.add_argument("--out", default="runs/bench_closed_loop")
     parser.add_argument("--spec", default="policy_failures")
+    parser.add_argument("--obs-horizon", type=int, default=8, help="recovery policy's states")
+    parser.add_argument("--dagger-rounds", type=int, default=1, help="DAgger rounds after training")
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)

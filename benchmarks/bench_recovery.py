@@ -74,14 +74,15 @@ def main() -> None:
     import onnx
     import torch
 
-    from robofail.recovery.model import export_onnx
+    from robofail.recovery.model import export_onnx, input_shape
     from robofail.recovery.runtime import RecoveryPolicy
 
     torch.set_num_threads(1)
     net, config = build(args.task, args.model)
     rng = np.random.default_rng(0)
     mean, std = net.state_mean.numpy(), net.state_std.numpy()
-    states = (mean + std * rng.standard_normal((256, len(mean)))).astype(np.float32)
+    shape = (256, *input_shape(config))  # (S,) or a (K, S) window of states
+    states = (mean + std * rng.standard_normal(shape)).astype(np.float32)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "recovery.onnx"
         onnx.save(export_onnx(net, config), path)

@@ -18,13 +18,15 @@ expert, which replans from the simulator state every step, acts until the episod
 optionally with DART-style noise on the executed position actions (the recorded actions stay the
 expert's labels). Only simulator-verified successes are kept.
 
-**DAgger rounds** (``settings.learner``: an exported recovery policy). A policy trained only on the
+**DAgger rounds** (``settings.learner``: an exported recovery policy), from the starts the clean
+expert rescues (elsewhere its labels would teach nothing). A policy trained only on the
 expert's own trajectories drifts off them once it acts on faulted observations, into states the
 expert never visited. A DAgger round restarts from the same steps, lets the *learner* act (its
 window of states filled with the observations that preceded the start, as the supervisor's is),
 and has the expert, which reads the simulator, label every state the learner visits. Labels are
 kept only where they mean something: a learner run that succeeds is kept whole; from one that does
-not, the expert takes over at checkpoints (every ``check_every`` steps, latest first) and the
+not, the expert takes over at checkpoints (every ``check_every`` steps, the latest
+:data:`MAX_CHECKS`, latest first) and the
 learner's steps up to the latest checkpoint it rescues are kept, together with that verified
 rescue; when it rescues none, nothing is kept.
 
@@ -57,6 +59,8 @@ START_KINDS = ("onset", "after_onset", "first_alarm")
 HISTORY = 16
 """Observations before a recovery's start kept in ``extras["history"]`` (the longest window a
 recovery policy can be trained with from the data)."""
+MAX_CHECKS = 3
+"""Checkpoints at most the expert takes over from to verify a failed DAgger learner run."""
 
 
 @dataclass(frozen=True)
@@ -371,7 +375,7 @@ def _dagger_runs(
         return 1, [run], False
     end = run.label.failure_step if run.label.failure_step >= 0 else run.length
     every = settings.check_every
-    checkpoints = range((end - 1) // every * every, 0, -every)
+    checkpoints = range((end - 1) // every * every, 0, -every)[:MAX_CHECKS]
     runs = 1
     executed = run.extras["executed_actions"]
     for cut in checkpoints:
@@ -395,6 +399,20 @@ def _dagger_runs(
             )
             return runs, [prefix, rescue], False
     return runs, [], False
+
+
+def _expert_rescues(env: Any, episode: Episode, step: int) -> bool | None:
+    """Whether the clean expert rescues ``episode`` from ``step`` (None: the replay did not
+    reproduce the stored state)."""
+    wrapped, obs = restore(env, episode, step)
+    try:
+        if obs is None:
+            return None
+        rng = np.random.default_rng(0)
+        return expert_takeover(wrapped, obs, noise=0.0, rng=rng).label.success
+    finally:
+        if wrapped is not env:
+            wrapped.close()
 
 
 def _head(episode: Episode, steps: int) -> Episode:
@@ -450,6 +468,13 @@ def _worker_recover(
     label = episode.label
     kept, runs, mismatches = [], 0, 0
     for step, kind in start_steps(episode, settings, alarm):
+        if learner is not None:  # DAgger labels only where the expert still rescues
+            runs += 1
+            rescued = _expert_rescues(env, episode, step)
+            if rescued is None:
+                mismatches += 1
+            if not rescued:
+                continue
         for run, noise in enumerate(settings.noise):
             rng = np.random.default_rng(episode_seed(settings.seed, position, 10 + run))
             if learner is not None:
