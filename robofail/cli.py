@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         "calibration, evaluation, boundary search, recovery data and policy, ONNX export, closed "
         "loop, report; finished stages are skipped when run again",
         "example:\n  robofail quickstart --task pick_place --out runs/quickstart   "
-        "# about 5 minutes on 2 cores",
+        "# about 6 minutes on 2 cores",
     )
     quick.add_argument("--task", default="pick_place", help="bundled task (default pick_place)")
     quick.add_argument("--out", default="runs/quickstart", help="run folder (runs/quickstart)")
