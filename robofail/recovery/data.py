@@ -43,7 +43,7 @@ episode's length for a learner run, 0 for the expert's rescue that follows a fai
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -230,14 +230,20 @@ def _run_seed(source: str) -> int:
         ) from None
 
 
-def expert_takeover(
-    wrapped: Any, obs: dict[str, np.ndarray], *, noise: float, rng: np.random.Generator
+def _takeover(
+    wrapped: Any,
+    obs: dict[str, np.ndarray],
+    choose: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray],
+    *,
+    noise: float,
+    rng: np.random.Generator,
 ) -> Episode:
-    """Run the task's expert from the current state of ``wrapped`` to the time limit.
+    """Step ``wrapped`` from its current state to the time limit or the end of the episode, the
+    task's expert labelling every step; ``choose(obs, label)`` gives the action that runs (then
+    ``noise`` on the position actions).
 
     Returns:
-        The recovery episode; ``actions`` are the expert's labels, ``extras["executed_actions"]``
-        the (noisy) actions that ran.
+        The episode: ``actions`` are the expert's labels, ``extras["executed_actions"]`` what ran.
     """
     from robofail.policy.rollout import as_obs_dict
     from robofail.tasks import make_expert
@@ -249,13 +255,13 @@ def expert_takeover(
     executed = []
     while base.steps < base.max_episode_steps:
         recorder.before_action(obs, base.get_state(), base.phase_index())
-        action = expert.act()
-        applied = action.copy()
+        label = expert.act()
+        applied = choose(obs, label)
         if noise > 0:
             applied[dims] = np.clip(applied[dims] + rng.normal(0.0, noise, len(dims)), -1, 1)
         obs, reward, terminated, truncated, info = wrapped.step(applied)
         obs = as_obs_dict(obs)
-        recorder.after_action(action, reward, terminated or truncated, info)
+        recorder.after_action(label, reward, terminated or truncated, info)
         executed.append(applied)
         if terminated or truncated:
             break
@@ -265,6 +271,18 @@ def expert_takeover(
         source="",
         extras={"executed_actions": np.stack(executed).astype(np.float32)},
     )
+
+
+def expert_takeover(
+    wrapped: Any, obs: dict[str, np.ndarray], *, noise: float, rng: np.random.Generator
+) -> Episode:
+    """Run the task's expert from the current state of ``wrapped`` to the time limit.
+
+    Returns:
+        The recovery episode; ``actions`` are the expert's labels, ``extras["executed_actions"]``
+        the (noisy) actions that ran.
+    """
+    return _takeover(wrapped, obs, lambda _obs, label: label.copy(), noise=noise, rng=rng)
 
 
 def learner_takeover(
@@ -291,43 +309,22 @@ def learner_takeover(
     """
     from collections import deque
 
-    from robofail.policy.rollout import as_obs_dict
-    from robofail.tasks import make_expert
-
-    base = wrapped.unwrapped
-    expert = make_expert(base)
-    dims = list(base.position_action_dims)
     low, high = wrapped.action_space.low, wrapped.action_space.high
     window: deque[np.ndarray] = deque(maxlen=learner.obs_horizon)
     first = history[0] if len(history) else obs["state"]
     window.extend([first] * learner.obs_horizon)
     window.extend(np.asarray(history, dtype=np.float32)[-learner.obs_horizon :])
-    recorder = EpisodeRecorder()
-    executed, queue = [], []
-    while base.steps < base.max_episode_steps:
+    queue: list[np.ndarray] = []
+
+    def choose(obs: dict[str, np.ndarray], label: np.ndarray) -> np.ndarray:
         window.append(np.asarray(obs["state"], dtype=np.float32))
-        recorder.before_action(obs, base.get_state(), base.phase_index())
-        label = expert.act()
         if not queue:
             seen = window[-1] if learner.obs_horizon == 1 else np.stack(window)
-            queue = list(learner.act(seen)[: learner.exec_horizon])
+            queue.extend(learner.act(seen)[: learner.exec_horizon])
         applied = np.clip(queue.pop(0), low, high).astype(np.float32)
-        if rng.random() < beta:
-            applied = label.copy()
-        if noise > 0:
-            applied[dims] = np.clip(applied[dims] + rng.normal(0.0, noise, len(dims)), -1, 1)
-        obs, reward, terminated, truncated, info = wrapped.step(applied)
-        obs = as_obs_dict(obs)
-        recorder.after_action(label, reward, terminated or truncated, info)
-        executed.append(applied)
-        if terminated or truncated:
-            break
-    return recorder.build(
-        final_state=base.get_state(),
-        seed=0,
-        source="",
-        extras={"executed_actions": np.stack(executed).astype(np.float32)},
-    )
+        return label.copy() if rng.random() < beta else applied
+
+    return _takeover(wrapped, obs, choose, noise=noise, rng=rng)
 
 
 def _history(episode: Episode, step: int) -> np.ndarray:
