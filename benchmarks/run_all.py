@@ -126,9 +126,10 @@ def render_sim(data: dict) -> Lines:
         ]
         for task, r in data["tasks"].items()
     ]
-    headers = ["task", "env steps/s", "raw physics (control steps/s)", "env / raw"]
+    headers = ["task", "env steps/s", "raw physics (control steps/s)", "env / raw",
+               "raw mj_step/s", "expert episodes/s"]  # fmt: skip
     return [
-        *table([*headers, "raw mj_step/s", "expert episodes/s"], rows),
+        *table(headers, rows),
         "",
         f"Median of {num(data.get('repeats'), 'd')} timed runs; env / raw = 1.0 means no env "
         f"overhead over the same `mj_step` calls. MuJoCo {data.get('mujoco', '-')}.",

@@ -117,6 +117,11 @@ def leftovers(out: Path) -> list[str]:
     )
 
 
+def assert_same_names(out: Path, old: Path) -> None:
+    """The new output at ``out`` has exactly the files of the old one (none missing)."""
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in old.iterdir())
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One verb under SIGKILL.
@@ -190,9 +195,7 @@ def calibrate_check(state: dict[str, Any], out: Path) -> str:
         assert folder_digest(out) == state["digest"], "the old artifact was changed"
     else:
         assert monitor.calibration["seed"] == 1
-        assert sorted(p.name for p in out.iterdir()) == sorted(
-            p.name for p in state["old"].iterdir()
-        )
+        assert_same_names(out, state["old"])
     assert leftovers(out) == []
     return "old artifact intact" if old else "new artifact complete"
 
@@ -243,14 +246,27 @@ def recovery_train_argv(data: Path, out: Path, seed: int) -> list[str]:
     ]
 
 
-def recovery_train_prepare(folder: Path) -> dict[str, Any]:
-    from robofail.failgen.generator import generate
+_RECOVERY_DATA: dict[str, Path] = {}
 
-    failures = folder / "failures"
-    generate("pick_place", "failures", 8, failures, seed=3, backend="inprocess", progress=False)
-    data = folder / "recovery.h5"
-    run([*CLI, "recovery-data", "--task", "pick_place", "--failures", str(failures), "--out",
-         str(data)])  # fmt: skip
+
+def recovery_data(folder: Path) -> Path:
+    """Recovery data from 8 pick_place failures, made once per session (in the first ``folder``
+    asked) for the train-recovery and export scenarios."""
+    if "path" not in _RECOVERY_DATA:
+        from robofail.failgen.generator import generate
+
+        failures = folder / "failures"
+        generate("pick_place", "failures", 8, failures, seed=3, backend="inprocess",
+                 progress=False)  # fmt: skip
+        data = folder / "recovery.h5"
+        run([*CLI, "recovery-data", "--task", "pick_place", "--failures", str(failures),
+             "--out", str(data)])  # fmt: skip
+        _RECOVERY_DATA["path"] = data
+    return _RECOVERY_DATA["path"]
+
+
+def recovery_train_prepare(folder: Path) -> dict[str, Any]:
+    data = recovery_data(folder)
     old = folder / "old"
     run(recovery_train_argv(data, old, seed=0))
     seconds = run(recovery_train_argv(data, folder / "warm", seed=0))  # without first-run costs
@@ -264,9 +280,7 @@ def recovery_train_check(state: dict[str, Any], out: Path) -> str:
     load_recovery_model(out)  # config, normalisation and weights all there and consistent
     old = folder_digest(out) == state["digest"]
     if not old:
-        assert sorted(p.name for p in out.iterdir()) == sorted(
-            p.name for p in state["old"].iterdir()
-        )
+        assert_same_names(out, state["old"])
     assert leftovers(out) == []
     return "old recovery policy intact" if old else "new recovery policy complete"
 
@@ -281,11 +295,12 @@ def export_argv(model: Path, out: Path) -> list[str]:
 def export_prepare(folder: Path) -> dict[str, Any]:
     """Two recovery policies (seeds 0 and 1): the old file at --out is the export of the first,
     the killed run exports the second."""
-    trained = recovery_train_prepare(folder)
-    new_model = folder / "new"
-    run(recovery_train_argv(trained["data"], new_model, seed=1))
+    data = recovery_data(folder)
+    old_model, new_model = folder / "old_model", folder / "new_model"
+    run(recovery_train_argv(data, old_model, seed=0))
+    run(recovery_train_argv(data, new_model, seed=1))
     old, new = folder / "old.onnx", folder / "new.onnx"
-    run(export_argv(trained["old"], old))
+    run(export_argv(old_model, old))
     seconds = run(export_argv(new_model, new))
     digest = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in
               (("old", old), ("new", new))}  # fmt: skip
