@@ -23,7 +23,6 @@ Prints one line per differing file and a summary, and writes
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import subprocess
@@ -34,16 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from robofail.monitor.artifact import file_sha256
+
 TIMED_FILES = {"run.json", "report.html"}
 RESULTS = Path(__file__).resolve().parent / "results" / "determinism.json"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def hdf5_content_equal(a: Path, b: Path) -> tuple[bool, str]:
@@ -104,11 +97,10 @@ def compare_runs(a: Path, b: Path) -> dict[str, Any]:
                 stages_b = json.loads(pb.read_text())["stages"]
                 argv_a = {k: v["argv"] for k, v in stages_a.items()}
                 argv_b = {k: v["argv"] for k, v in stages_b.items()}
-                renamed_b = {k: [x.replace(str(b), str(a)) for x in v] for k, v in argv_b.items()}
-                if argv_a != renamed_b:
+                if argv_a != argv_b:  # both runs were made with the same --out
                     result["different"].append({"file": str(rel), "why": "stage commands differ"})
             continue
-        if sha256(pa) == sha256(pb):
+        if file_sha256(pa) == file_sha256(pb):
             result["identical"] += 1
             continue
         if pa.suffix in {".h5", ".hdf5"}:
