@@ -27,9 +27,12 @@ optionally, validation failures (to *choose* settings; never the test failures).
      failures are easy to see, a lower false-alarm rate costs no recall. Joint rules are
      compared by their validation TPR and their *known* conformal false-alarm rate
      (n + 1 - k) / (n + 1), which is exact, rather than by the few validation successes; among
-     candidates within one standard error of the best, the simplest is chosen. While choosing,
-     thresholds come from the validation successes: the threshold split sets only the chosen
-     rule's thresholds, so the choice cannot favour a lucky quantile;
+     candidates within one standard error of the best, the simplest is chosen. A joint rule's
+     validation TPR is the one it is *expected* to have once its threshold is set: the final
+     threshold is the k-th smallest of the threshold split's n statistics, and its sampling
+     distribution is computed with the validation successes standing in for the success
+     population (:func:`expected_tpr`). The threshold split sets only the chosen rule's
+     thresholds, so the choice cannot favour a lucky quantile;
    - ``fiper_or``: each score at alpha / 2, alarm if either exceeds;
    - ``fiper_and``: each score at alpha, alarm if both exceed (FIPER).
 3. The chosen settings and thresholds go to the artifact (:mod:`robofail.monitor.artifact`).
@@ -88,12 +91,11 @@ class CalibrationSettings:
     fit_fraction: float = 0.3
     validation_fraction: float = 0.3
     """Share of the successes for choosing settings. 0.3 rather than 0.15: the selection
-    thresholds are quantiles of the validation successes, and at 0.15 (~90 episodes) a 95 %
-    quantile is so noisy that a rule chosen for its validation TPR loses it on new data;
-    compared on an inner split of the bench data (no test data), 0.3 gave robofail +0.026
-    mean balanced accuracy and a gap to the best single score of -0.003 at worst (0.15: -0.035).
-    The low alpha shares stay biased: the selection quantile is marginal, the final one
-    training-conditional, so alpha/4 and alpha/8 look better on validation than they are."""
+    thresholds come from the validation successes, and at 0.15 (~90 episodes) the top of their
+    distribution is so poorly known that a rule chosen for its validation TPR loses it on new
+    data; compared on an inner split of the bench data (no test data), 0.3 gave robofail +0.026
+    mean balanced accuracy and a gap to the best single score of -0.003 at worst (0.15:
+    -0.035)."""
     windows: tuple[int, ...] = (1, 2, 3, 5)
     styles: tuple[str, ...] = ("constant", "band")
     ace_weights: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, INFINITE_WEIGHT)
@@ -207,12 +209,45 @@ def _statistic_maxima(
 
 
 def _selection_quantile(values: np.ndarray, alpha: float, delta: float | None) -> float:
-    """Stand-in for the conformal threshold while choosing settings: the marginal conformal
-    rank, clipped to the largest value when the set is too small for it."""
+    """Stand-in for the conformal threshold while choosing AND / OR rules: the marginal
+    conformal rank, clipped to the largest value when the set is too small for it."""
     del delta  # ranking candidates needs no training-conditional margin
     n = len(values)
     k = min(math.ceil((n + 1) * (1 - alpha)), n)
     return float(np.sort(values)[k - 1])
+
+
+def expected_tpr(successes: np.ndarray, failures: np.ndarray, n: int, k: int) -> float:
+    """Expected TPR of a rule that alarms when an episode's statistic exceeds a threshold set to
+    the k-th smallest of n fresh success statistics (the split-conformal threshold).
+
+    The threshold's sampling distribution is taken with ``successes`` standing in for the success
+    population: with m sorted values v_(1..m), P(threshold <= v_(i)) = P(Binomial(n, i/m) >= k).
+    The point estimate (one order statistic of the validation successes at the conformal
+    level) instead ignores how much the threshold moves with the n episodes that set it, and
+    at the training-conditional rank, or a small share of alpha, it sits at the very top of the
+    validation successes where it is least reliable: rules chosen by it lost their validation
+    recall on new data.
+
+    Args:
+        successes: (m,) per-episode statistics of validation successes, m >= 1.
+        failures: (f,) per-episode statistics of validation failures.
+        n: episodes in the threshold split.
+        k: the threshold's rank among them (1-based; k > n never alarms).
+
+    Returns:
+        The expected share of ``failures`` above the threshold, in [0, 1].
+    """
+    from scipy.stats import binom
+
+    if k > n or len(failures) == 0:
+        return 0.0
+    ordered = np.sort(np.asarray(successes, dtype=np.float64))
+    m = len(ordered)
+    below = binom.sf(k - 1, n, np.arange(1, m + 1) / m)  # P(threshold <= v_(i))
+    mass = np.diff(below, prepend=0.0)
+    caught = (np.asarray(failures)[None, :] > ordered[:, None]).mean(axis=1)
+    return float(mass @ caught)
 
 
 def _rule(
@@ -537,10 +572,11 @@ def _select(method, fit, threshold, validation, settings, have_failures):
     """The method's rule chosen on validation by the one-standard-error rule.
 
     Each candidate gets a validation accuracy: for joint rules (one conformal statistic) the mean
-    of its validation TPR and its exact expected TNR, 1 - (n + 1 - k) / (n + 1); for AND / OR the
-    validation balanced accuracy. With hundreds of candidates and a few dozen validation
-    failures, the top score is biased upwards (one failure is 1-2 points of TPR), so the chosen
-    candidate is the simplest one within one standard error of the best (then the best TWA).
+    of the validation TPR it is expected to have at its final threshold (:func:`expected_tpr`)
+    and its exact expected TNR, 1 - (n + 1 - k) / (n + 1); for AND / OR the validation balanced
+    accuracy with thresholds from the validation successes. With hundreds of candidates and a
+    few dozen validation failures, the top score is biased upwards (one failure is 1-2 points of
+    TPR), so the chosen candidate is the simplest one within one standard error of the best.
     Only then are its thresholds set, on the threshold split.
     """
     alpha = settings.alpha
@@ -550,49 +586,58 @@ def _select(method, fit, threshold, validation, settings, have_failures):
         return rule, {"chosen_by": "default (no validation failures)", **_describe(candidate)}
     n = len(threshold.episodes)
     candidates = _candidates(method, settings, n, set(fit.raw))
-    # Candidates are compared with thresholds set on the validation successes, never on the
+    # Candidates are compared with thresholds from the validation successes, never from the
     # threshold split: choosing among candidates by thresholds from the threshold split favours
     # those whose quantile came out low by chance (selection bias), and the chosen rule's
     # false-alarm rate then exceeds alpha (measured: 0.15 at alpha 0.1 on peg_insert).
     successes = _subset(validation, [e.success for e in validation.episodes])
-    reference, quantile = (successes, _selection_quantile) if successes.episodes else (
-        threshold, conformal_threshold,
-    )  # fmt: skip
+    failures = _subset(validation, [not e.success for e in validation.episodes])
+    n_failures = max(len(failures.episodes), 1)
     scored = []
     for order, candidate in enumerate(candidates):
-        trial = _rule(method, candidate, fit, reference, alpha, settings.delta, quantile)
-        metrics = summarise(method_outcomes(trial, validation))
-        tpr = metrics["tpr"] or 0.0
-        if candidate.joint:
+        if candidate.joint and successes.episodes:
             # one conformal statistic: its false-alarm rate on new successes is known exactly,
             # (n + 1 - k) / (n + 1); the validation successes would only add noise to it
-            level = alpha * candidate.level
-            tnr = 1.0 - false_alarm_rate(n, conformal_rank(n, level, settings.delta))
-            variance = tpr * (1 - tpr) / max(metrics["n_failure"], 1)
+            k = conformal_rank(n, alpha * candidate.level, settings.delta)
+            statistic = _joint_statistic(candidate, fit)
+            tpr = expected_tpr(statistic(successes), statistic(failures), n, k)
+            tnr = 1.0 - false_alarm_rate(n, k)
+            variance = tpr * (1 - tpr) / n_failures
         else:
-            tnr = metrics["tnr"] or 0.0
-            variance = tpr * (1 - tpr) / max(metrics["n_failure"], 1) + tnr * (1 - tnr) / max(
-                metrics["n_success"], 1
-            )
-        error = 0.5 * math.sqrt(max(variance, 1.0 / max(metrics["n_failure"], 1) ** 2))
-        scored.append((0.5 * (tpr + tnr), error, order, candidate, metrics))
+            reference, quantile = (successes, _selection_quantile) if successes.episodes else (
+                threshold, conformal_threshold,
+            )  # fmt: skip
+            trial = _rule(method, candidate, fit, reference, alpha, settings.delta, quantile)
+            metrics = summarise(method_outcomes(trial, validation))
+            tpr, tnr = metrics["tpr"] or 0.0, metrics["tnr"] or 0.0
+            n_successes = max(metrics["n_success"], 1)
+            variance = tpr * (1 - tpr) / n_failures + tnr * (1 - tnr) / n_successes
+        error = 0.5 * math.sqrt(max(variance, 1.0 / n_failures**2))
+        scored.append((0.5 * (tpr + tnr), error, order, candidate, tpr, tnr))
     best_accuracy, best_error = max(scored, key=lambda item: (item[0], -item[2]))[:2]
     eligible = [item for item in scored if item[0] >= best_accuracy - best_error]
-    accuracy, _, _, candidate, metrics = min(
-        eligible,
-        key=lambda item: (_complexity(item[3]), -item[0], -(item[4]["twa"] or 0.0), item[2]),
+    accuracy, _, _, candidate, tpr, tnr = min(
+        eligible, key=lambda item: (_complexity(item[3]), -item[0], item[2])
     )
     rule = _rule(method, candidate, fit, threshold, alpha, settings.delta)
     return rule, {
-        "chosen_by": "one-standard-error rule on validation accuracy (joint rules: TPR and "
-        "the exact conformal TNR)",
+        "chosen_by": "one-standard-error rule on validation accuracy (joint rules: the TPR "
+        "expected at the final threshold and the exact conformal TNR)",
         "selection_score": accuracy,
         "best_score": best_accuracy,
         "standard_error": best_error,
         "candidates": len(candidates),
         **_describe(candidate),
-        "validation": {k: metrics[k] for k in ("balanced_accuracy", "twa", "tpr", "tnr")},
+        "validation": {"balanced_accuracy": accuracy, "tpr": tpr, "tnr": tnr},
     }
+
+
+def _joint_statistic(candidate: _Candidate, fit: ScoreTable) -> Callable[[ScoreTable], np.ndarray]:
+    """Per-episode statistic of a joint candidate (normal forms from ``fit``), as a function of
+    a scored table."""
+    pairs = zip(candidate.scores, candidate.windows, strict=True)
+    forms = [_normal_form(fit, s, w, candidate.style) for s, w in pairs]
+    return lambda table: _statistic_maxima(table, candidate, forms, candidate.active)
 
 
 def _subset(table: ScoreTable, keep: list[bool]) -> ScoreTable:

@@ -4,7 +4,13 @@ threshold split the alpha shares it needs."""
 import numpy as np
 
 from robofail.cli import build_parser
-from robofail.monitor.calibrate import CalibrationSettings, _candidates, split_successes
+from robofail.monitor.calibrate import (
+    CalibrationSettings,
+    _candidates,
+    expected_tpr,
+    split_successes,
+)
+from robofail.monitor.conformal import conformal_rank
 from robofail.monitor.episodes import MonitoredEpisode
 
 
@@ -43,3 +49,28 @@ def test_default_split_keeps_the_alpha_shares_of_the_bench_data():
 def test_cli_default_matches_the_library_default():
     args = build_parser().parse_args(["calibrate", "--rollouts", "x.h5", "--out", "c"])
     assert args.validation_fraction == CalibrationSettings().validation_fraction == 0.3
+
+
+def test_expected_tpr_matches_redrawing_the_threshold_split():
+    """The TPR a rule is chosen by is the one it will have on average once n fresh successes set
+    its threshold: checked against drawing those n successes again and again."""
+    rng = np.random.default_rng(0)
+    successes = rng.normal(size=150)
+    failures = rng.normal(loc=2.0, size=80)
+    n = 200
+    for alpha, delta in ((0.05, 0.1), (0.1, None), (0.0125, 0.1)):
+        k = conformal_rank(n, alpha, delta)
+        draws = np.sort(rng.choice(successes, size=(20000, n)), axis=1)[:, k - 1]
+        simulated = np.mean(failures[None, :] > draws[:, None])
+        assert abs(expected_tpr(successes, failures, n, k) - simulated) < 0.003
+
+
+def test_expected_tpr_falls_with_the_rank_and_is_zero_beyond_the_split():
+    """A higher threshold rank never catches more; a rank the threshold split cannot reach
+    (the rule never alarms) catches nothing."""
+    rng = np.random.default_rng(1)
+    successes, failures = rng.normal(size=60), rng.normal(loc=1.5, size=60)
+    n = 300
+    tprs = [expected_tpr(successes, failures, n, k) for k in range(250, n + 2)]
+    assert np.all(np.diff(tprs) <= 1e-12)
+    assert tprs[0] > 0.5 and tprs[-1] == 0.0
