@@ -4,12 +4,17 @@ Per task, with the reference policy (``--policies``, from ``bench_policy_quality
 monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
 ``bench_monitor_quality.py``):
 
-1. **Recovery data** (``robofail recovery-data``): the scripted expert restarts the failures of
+1. **Recovery data** (``robofail recovery-data``): the teacher (``--teacher``, default the
+   privileged expert, which reads the simulator) restarts the failures of
    ``--failures``/<task>/test_failures (``policy_failures`` spec, seed 302) from their onset,
    halfway to the failure and the monitor's first alarm, clean and with 0.1 action noise; the
-   verified recoveries are kept. A family's *recoverability* is the share of its failed
-   episodes the expert rescued from at least one start; families with recoverability >= 0.5
-   are the recoverable ones.
+   verified recoveries are kept. The other expert runs once, clean, from every start. A family's
+   *recoverability* by an expert is the share of its failed episodes that expert rescued from
+   at least one start (simulator-verified): *privileged* (the expert reads the simulator's true
+   state) and *observable* (the observation expert plans from the state observation the
+   controller sees, faults included: what an observation-driven recovery can know). Families
+   with recoverability >= 0.5 by ``--judge`` (default ``observation``: the observable share)
+   are the recoverable ones; both shares are reported.
 2. **Recovery policy** (``robofail train-recovery --obs-horizon`` ``--obs-horizon``, default 8:
    the policy sees its last 8 states) and its ONNX export; then ``--dagger-rounds`` (default 1)
    DAgger rounds: ``robofail recovery-data --learner`` lets the exported policy act from the same
@@ -18,7 +23,7 @@ monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
 3. **Closed loop** (``robofail closed-loop``): ``-n`` episodes of the ``policy_failures`` spec
    with run seed ``--seed`` (500: none of these episodes was used for training or calibration),
    three arms each. Reported per family: success rates and the gain of recovery over the base
-   policy.
+   policy; per task, the pooled gain over the recoverable families (episode-weighted).
 
 Steps whose outputs exist under ``--out``/<task> are skipped. Prints the tables, writes
 ``benchmarks/results/closed_loop.json`` and one bar chart per task next to it.
@@ -42,6 +47,7 @@ from robofail.recovery.closed_loop import (
     format_table,
     plot_bars,
 )
+from robofail.recovery.data import EXPERTS
 
 RECOVERABLE = 0.5
 """Recoverability from which a family counts as recoverable."""
@@ -52,21 +58,39 @@ def robofail(*args: str) -> None:
 
 
 def recoverability(failures: Path, recovery: Path) -> dict[str, dict]:
-    """Per failure type: failed episodes, those with a verified recovery, and the share."""
+    """Per failure type: failed episodes and, per expert (``privileged``, ``observation``), those
+    it rescued (verified) from at least one start and the share; None for an expert the
+    recovery data did not run (data written before the observation expert existed)."""
     with open_dataset(failures) as dataset:
         failed = {
             label.source: label.failure_type for label in dataset.labels() if not label.success
         }
     with open_dataset(recovery) as dataset:
-        rescued = {label.source.rsplit("@", 1)[0] for label in dataset.labels()}
+        experts = dataset.info.extra.get("experts", [EXPERTS[0]])
+        rescued: dict[str, set[str]] = {expert: set() for expert in experts}
+        for episode in dataset:
+            expert = experts[int(episode.extras.get("expert", 0))]
+            rescued[expert].add(episode.label.source.rsplit("@", 1)[0])
     table: dict[str, dict] = {}
     for source, kind in failed.items():
-        row = table.setdefault(kind, {"failures": 0, "recovered": 0})
+        row = table.setdefault(kind, {"failures": 0, **{e: 0 for e in rescued}})
         row["failures"] += 1
-        row["recovered"] += source in rescued
+        for expert, sources in rescued.items():
+            row[expert] += source in sources
     for row in table.values():
-        row["share"] = row["recovered"] / row["failures"]
+        for expert in EXPERTS:
+            row[f"{expert}_share"] = row[expert] / row["failures"] if expert in row else None
     return dict(sorted(table.items()))
+
+
+def pooled_gain(families: dict[str, dict]) -> float | None:
+    """Recovery minus base success (points) over the recoverable families' episodes, or None
+    when no family is recoverable."""
+    rows = [row for row in families.values() if row["recoverable"]]
+    episodes = sum(row["n"] for row in rows)
+    if not episodes:
+        return None
+    return sum(row["gain_points"] * row["n"] for row in rows) / episodes
 
 
 def run_task(task: str, args: argparse.Namespace) -> dict:
@@ -79,7 +103,8 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     workers = str(args.workers)
     if not data.exists():
         robofail("recovery-data", "--task", task, "--failures", str(failures), "--monitor",
-                 str(monitor), "--out", str(data), "--workers", workers)  # fmt: skip
+                 str(monitor), "--out", str(data), "--workers", workers,
+                 "--teacher", args.teacher)  # fmt: skip
     datasets = [data]
     for round_ in range(args.dagger_rounds + 1):
         stem = "recovery" if round_ == 0 else f"recovery_dagger{round_}"
@@ -92,7 +117,8 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
             if not learned.exists():
                 robofail("recovery-data", "--task", task, "--failures", str(failures),
                          "--monitor", str(monitor), "--learner", str(learner), "--out",
-                         str(learned), "--workers", workers)  # fmt: skip
+                         str(learned), "--workers", workers,
+                         "--teacher", args.teacher)  # fmt: skip
             datasets.append(learned)
         if not model.exists():
             robofail("train-recovery", "--task", task, "--data", *map(str, datasets),
@@ -110,9 +136,12 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     result = closed_loop(settings, args.n, workers=args.workers)
     shares = recoverability(failures, data)
     base, recovered = result["arms"]["base"]["by_family"], result["arms"]["recovery"]["by_family"]
+    judged = f"{args.judge}_share"
     gains = {
         family: {
-            "recoverability": shares[family]["share"] if family in shares else None,
+            "recoverability_privileged": shares.get(family, {}).get("privileged_share"),
+            "recoverability_observable": shares.get(family, {}).get("observation_share"),
+            "recoverable": (shares.get(family, {}).get(judged) or 0) >= RECOVERABLE,
             "base": base[family]["success_rate"],
             "recovery": recovered[family]["success_rate"],
             "gain_points": 100 * (recovered[family]["success_rate"] - base[family]["success_rate"]),
@@ -122,17 +151,26 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     }
     print(f"\n== {task}: {args.n} episodes of {args.spec}, seed {args.seed} ==")
     print(format_table(result))
-    print(f"{'family':<15}{'recoverable':>12}{'base':>7}{'recovery':>10}{'gain':>8}")
+    print(f"{'family':<15}{'privileged':>11}{'observable':>11}{'base':>7}{'recovery':>10}"
+          f"{'gain':>8}")  # fmt: skip
     for family, row in gains.items():
-        share = row["recoverability"]
-        print(f"{family:<15}{'-' if share is None else f'{share:.0%}':>12}{row['base']:>7.0%}"
-              f"{row['recovery']:>10.0%}{row['gain_points']:>+7.0f}p")  # fmt: skip
+        cells = "".join(
+            f"{'-' if share is None else f'{share:.0%}':>11}"
+            for share in (row["recoverability_privileged"], row["recoverability_observable"])
+        )
+        print(f"{family:<15}{cells}{row['base']:>7.0%}{row['recovery']:>10.0%}"
+              f"{row['gain_points']:>+7.0f}p{' *' if row['recoverable'] else ''}")  # fmt: skip
     chart = Path(args.json).with_name(f"closed_loop_{task}.png")
     plot_bars(result, chart)
     result.pop("episodes")
-    method = {"obs_horizon": args.obs_horizon, "dagger_rounds": args.dagger_rounds}
+    method = {
+        "obs_horizon": args.obs_horizon,
+        "dagger_rounds": args.dagger_rounds,
+        "teacher": args.teacher,
+    }
     return {**result, "recoverability": shares, "families": gains, "chart": str(chart),
-            "recovery_method": method}  # fmt: skip
+            "recovery_method": method, "judge": args.judge,
+            "pooled_gain_recoverable": pooled_gain(gains)}  # fmt: skip
 
 
 def main() -> None:
@@ -145,24 +183,43 @@ def main() -> None:
     parser.add_argument("--spec", default="policy_failures")
     parser.add_argument("--obs-horizon", type=int, default=8, help="recovery policy's states")
     parser.add_argument("--dagger-rounds", type=int, default=1, help="DAgger rounds after training")
+    parser.add_argument(
+        "--teacher",
+        choices=EXPERTS,
+        default="privileged",
+        help="expert whose rescues are the training labels (robofail recovery-data --teacher)",
+    )
+    parser.add_argument(
+        "--judge",
+        choices=EXPERTS,
+        default="observation",
+        help="expert whose recoverability >= 0.5 makes a family recoverable (default: the "
+        "observation expert's, what the controller can know)",
+    )
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", default="benchmarks/results/closed_loop.json")
     args = parser.parse_args()
     results = {task: run_task(task, args) for task in args.tasks}
-    print("\nrecoverable families (expert recoverability >= 50 %): recovery - base, points")
+    print(
+        f"\nrecoverable families ({args.judge} expert's recoverability >= 50 %): "
+        "recovery - base, points"
+    )
     for task, result in results.items():
         rows = [
             f"{family} {row['gain_points']:+.0f}"
             for family, row in result["families"].items()
-            if (row["recoverability"] or 0) >= RECOVERABLE
+            if row["recoverable"]
         ]
-        print(f"  {task}: {', '.join(rows) or 'none'}")
+        pooled = result["pooled_gain_recoverable"]
+        total = "" if pooled is None else f"; pooled {pooled:+.0f}"
+        print(f"  {task}: {', '.join(rows) or 'none'}{total}")
     payload = {
         "benchmark": "closed_loop",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "recoverable_threshold": RECOVERABLE,
+        "judge": args.judge,
         "tasks": results,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

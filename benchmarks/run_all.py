@@ -463,15 +463,21 @@ def mean_accuracy_table(data: dict) -> Lines:
 
 def render_closed_loop(data: dict) -> Lines:
     """Per task: per arm success rate and mean time to success; per family success rates,
-    recoverability and the gain of recovery over the base policy."""
+    recoverability (privileged and observable) and the gain of recovery over the base policy;
+    the pooled gain over the recoverable families."""
     threshold = data.get("recoverable_threshold")
+    judge = "observation" if data.get("judge") == "observation" else "privileged"
     lines = [
         *closed_loop_arms_table(data),
         "",
         "Success: share of episodes that succeeded; time: mean simulated seconds to success "
         "(abort/retry: resets included). Gain: recovery - base, percentage points. "
-        f"Recoverable: the scripted expert rescued at least {pct(threshold, 0)} of the "
-        "family's failed episodes.",
+        "Recoverability: share of the family's failed episodes (generated, not the evaluation "
+        "episodes) the scripted expert rescued, verified in simulation: privileged, the expert "
+        "reads the simulator's true state; observable, it plans from the state observation the "
+        "controller sees, faults included. Recoverable: the "
+        f"{'observable' if judge == 'observation' else 'privileged'} recoverability is at least "
+        f"{pct(threshold, 0)}.",
     ]
     for task, result in data["tasks"].items():
         arms = result["arms"]
@@ -485,18 +491,15 @@ def render_closed_loop(data: dict) -> Lines:
                 for arm in arms.values()
             ]
             gain = gains.get(family, {})
-            share = gain.get("recoverability")
-            recoverable = (
-                isinstance(share, int | float) and threshold is not None and share >= threshold
-            )
             count = arms.get("base", {}).get("by_family", {}).get(family, {}).get("n")
             rows.append(
                 [
                     family,
                     num(count, "d"),
                     *rates,
-                    pct(share, 0),
-                    "yes" if recoverable else "no",
+                    pct(gain.get("recoverability_privileged"), 0),
+                    pct(gain.get("recoverability_observable"), 0),
+                    "yes" if gain.get("recoverable") else "no",
                     num(gain.get("gain_points"), "+.0f"),
                 ]
             )
@@ -508,7 +511,10 @@ def render_closed_loop(data: dict) -> Lines:
             f"{num(settings.get('n'), 'd')} episodes of {settings.get('spec', '-')}, seed "
             f"{num(settings.get('seed'), 'd')}.",
             "",
-            *table([*headers, "recoverability", "recoverable", "gain (points)"], rows),
+            *table([*headers, "privileged", "observable", "recoverable", "gain (points)"], rows),
+            "",
+            "Pooled gain over the recoverable families: "
+            f"{num(result.get('pooled_gain_recoverable'), '+.0f')} points.",
         ]
         explanation = result.get("decision", {}).get("explanation")
         if explanation:

@@ -65,6 +65,7 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
         learner=args.learner,
         beta=args.beta,
         check_every=args.check_every,
+        teacher=args.teacher,
     )
     progress = _Progress(f"recovery-data {args.task}")
     try:
@@ -80,7 +81,10 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(summary.table())
-    print(f"wrote {sum(summary.kept.values())} verified recoveries to {out}")
+    judged = sum(summary.judged.values())
+    other = f" (+ the other expert's rescues of {judged} failures)" if judged else ""
+    print(f"wrote {sum(summary.kept.values())} verified recoveries by the {args.teacher} teacher"
+          f"{other} to {out}")  # fmt: skip
     return 0
 
 
@@ -208,6 +212,14 @@ def add_parsers(verb) -> None:
         type=_positive_int,
         default=10,
         help="DAgger: learner steps between the expert's verification takeovers (default 10)",
+    )
+    data.add_argument(
+        "--teacher",
+        choices=["privileged", "observation"],
+        default="privileged",
+        help="expert whose verified rescues are the training labels: privileged (reads the "
+        "simulator, default) or observation (plans from the observed state, faults included); "
+        "the other runs once, clean, from every start to measure its recoverability",
     )
     data.add_argument("--limit", type=_positive_int, help="use only the first N failures")
     data.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")

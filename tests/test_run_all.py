@@ -36,6 +36,7 @@ CLOSED_LOOP = {
     "benchmark": "closed_loop",
     "machine": {"platform": "Synthetic-1.0", "python": "3.11"},
     "recoverable_threshold": 0.5,
+    "judge": "observation",
     "tasks": {
         "pick_place": {
             "arms": {
@@ -46,9 +47,22 @@ CLOSED_LOOP = {
             "decision": {"explanation": "continue: synthetic"},
             "settings": {"n": 4, "spec": "policy_failures", "seed": 500, "task": "pick_place"},
             "families": {
-                "friction": {"recoverability": 0.8, "gain_points": 50.0, "n": 2},
-                "slip": {"recoverability": 0.25, "gain_points": 50.0, "n": 2},
+                "friction": {
+                    "recoverability_privileged": 0.9,
+                    "recoverability_observable": 0.8,
+                    "recoverable": True,
+                    "gain_points": 50.0,
+                    "n": 2,
+                },
+                "slip": {
+                    "recoverability_privileged": 1.0,
+                    "recoverability_observable": 0.25,
+                    "recoverable": False,
+                    "gain_points": 50.0,
+                    "n": 2,
+                },
             },
+            "pooled_gain_recoverable": 50.0,
         }
     },
 }
@@ -79,8 +93,9 @@ def test_closed_loop_tables(results: Path) -> None:
     section = text[text.index("## Closed loop\n") :]
     assert "ran on Synthetic-1.0, python 3.11" in section
     assert "| pick_place | 4 | 25 % (4.0 s) | 50 % (9.5 s) | 75 % (4.5 s) |" in section
-    assert "| friction | 2 | 50 % | 50 % | 100 % | 80 % | yes | +50 |" in section
-    assert "| slip | 2 | 0 % | 50 % | 50 % | 25 % | no | +50 |" in section
+    assert "| friction | 2 | 50 % | 50 % | 100 % | 90 % | 80 % | yes | +50 |" in section
+    assert "| slip | 2 | 0 % | 50 % | 50 % | 100 % | 25 % | no | +50 |" in section
+    assert "Pooled gain over the recoverable families: +50 points." in section
     assert "continue: synthetic" in section
 
 

@@ -14,18 +14,30 @@ perturbation (rebuilt from its label), then the episode's executed actions repla
 start. Replaying, rather than only setting the simulator state, also restores what the
 perturbation carries between steps (the action-delay queue, its noise stream, a push's timing);
 the restored simulator state is checked bit for bit against the stored one. From there the
-expert, which replans from the simulator state every step, acts until the episode's time limit,
+*teacher* (``settings.teacher``), which replans every step, acts until the episode's time limit,
 optionally with DART-style noise on the executed position actions (the recorded actions stay the
-expert's labels). Only simulator-verified successes are kept.
+teacher's labels). Only simulator-verified successes are kept.
+
+**Two experts, two recoverabilities** (:data:`EXPERTS`). The ``privileged`` expert plans from
+the simulator's true state; the ``observation`` expert
+(:class:`~robofail.tasks.expert.ObservationExpert`) runs the same planner on the state
+observation the controller sees, faults included. An observation fault cannot stop the
+privileged expert, but the recovery policy acts on the faulted observation too, so the
+privileged expert overstates what an observation-driven recovery can do. Besides the teacher's
+runs, the other expert runs once, clean, from every start; its verified rescues are stored too
+(``extras["expert"]`` tells whose a recovery is) and give that expert's recoverability, but are
+never trained on: :func:`~robofail.recovery.train.recovery_pairs` keeps the teacher's episodes
+only. The teacher is the privileged expert by default (teacher-student: its labels do not
+inherit the fault).
 
 **DAgger rounds** (``settings.learner``: an exported recovery policy), from the starts the clean
-expert rescues (elsewhere its labels would teach nothing). A policy trained only on the
-expert's own trajectories drifts off them once it acts on faulted observations, into states the
-expert never visited. A DAgger round restarts from the same steps, lets the *learner* act (its
+teacher rescues (elsewhere its labels would teach nothing). A policy trained only on the
+teacher's own trajectories drifts off them once it acts on faulted observations, into states the
+teacher never visited. A DAgger round restarts from the same steps, lets the *learner* act (its
 window of states filled with the observations that preceded the start, as the supervisor's is),
-and has the expert, which reads the simulator, label every state the learner visits. Labels are
+and has the teacher label every state the learner visits. Labels are
 kept only where they mean something: a learner run that succeeds is kept whole; from one that does
-not, the expert takes over at checkpoints (every ``check_every`` steps, the latest
+not, the teacher takes over at checkpoints (every ``check_every`` steps, the latest
 :data:`MAX_CHECKS`, latest first) and the
 learner's steps up to the latest checkpoint it rescues are kept, together with that verified
 rescue; when it rescues none, nothing is kept.
@@ -36,7 +48,8 @@ the controller saw before the start (for policies that look at a window of state
 expert's actions. Its label keeps the source's seed
 and perturbation; ``source`` is ``<failure source>@<start step>``; extras hold ``start_step``,
 ``start_kind`` (index into :data:`START_KINDS`), ``failure_type`` (index into the dataset's
-``extra["failure_types"]``) and, in DAgger data, ``learner_steps`` (steps the learner acted: the
+``extra["failure_types"]``), ``expert`` (index into :data:`EXPERTS`) and, in DAgger data,
+``learner_steps`` (steps the learner acted: the
 episode's length for a learner run, 0 for the expert's rescue that follows a failed one).
 """
 
@@ -56,6 +69,8 @@ from robofail.errors import InvalidInputError
 from robofail.parallel import episode_seed, run_ordered
 
 START_KINDS = ("onset", "after_onset", "first_alarm")
+EXPERTS = ("privileged", "observation")
+"""The scripted experts: planning from the simulator's state, or from the state observation."""
 HISTORY = 16
 """Observations before a recovery's start kept in ``extras["history"]`` (the longest window a
 recovery policy can be trained with from the data)."""
@@ -80,6 +95,9 @@ class RecoverySettings:
             the learner's.
         check_every: learner steps between the checkpoints the expert takes over from to verify
             a failed learner run's labels.
+        teacher: the expert (one of :data:`EXPERTS`) whose verified rescues are the training
+            data; the other one runs once, clean, from every start to measure its
+            recoverability (plain recovery data only, not DAgger rounds).
     """
 
     after: tuple[float, ...] = (0.5,)
@@ -89,6 +107,7 @@ class RecoverySettings:
     learner: str | None = None
     beta: float = 0.0
     check_every: int = 10
+    teacher: str = "privileged"
 
     def __post_init__(self) -> None:
         if any(not 0 < f < 1 for f in self.after):
@@ -99,6 +118,10 @@ class RecoverySettings:
             raise InvalidInputError(f"--beta must be in [0, 1], got {self.beta}")
         if self.check_every < 1:
             raise InvalidInputError(f"--check-every must be >= 1, got {self.check_every}")
+        if self.teacher not in EXPERTS:
+            raise InvalidInputError(
+                f"--teacher must be one of {', '.join(EXPERTS)}, got {self.teacher!r}"
+            )
 
 
 @dataclass
@@ -108,7 +131,10 @@ class RecoverySummary:
     failures: dict[str, int] = field(default_factory=dict)
     """Failed source episodes per failure type."""
     recovered: dict[str, int] = field(default_factory=dict)
-    """Of those, episodes with at least one verified recovery."""
+    """Of those, episodes with at least one verified recovery by the teacher."""
+    judged: dict[str, int] = field(default_factory=dict)
+    """Of those, episodes the other expert rescued, clean, from at least one start (empty for
+    DAgger rounds, which do not run it)."""
     attempts: dict[str, int] = field(default_factory=dict)
     """Expert runs started per failure type."""
     kept: dict[str, int] = field(default_factory=dict)
@@ -116,7 +142,14 @@ class RecoverySummary:
     not_replayable: int = 0
     """Starts whose replay did not reproduce the stored state (skipped)."""
 
-    def add(self, failure_type: str, attempts: int, kept: int, mismatches: int) -> None:
+    teacher: str = "privileged"
+    """Which of :data:`EXPERTS` ``recovered`` counts; ``judged`` counts the other one."""
+
+    def add(
+        self, failure_type: str, attempts: int, kept: int, judged: int | None, mismatches: int
+    ) -> None:
+        """Count one failed episode: teacher runs made and kept, the other expert's rescues
+        (None: it did not run), starts that did not replay."""
         for table, value in (
             (self.failures, 1),
             (self.recovered, int(kept > 0)),
@@ -124,19 +157,33 @@ class RecoverySummary:
             (self.kept, kept),
         ):
             table[failure_type] = table.get(failure_type, 0) + value
+        if judged is not None:
+            self.judged[failure_type] = self.judged.get(failure_type, 0) + int(judged > 0)
         self.not_replayable += mismatches
 
-    def recoverability(self) -> dict[str, float]:
-        """Share of failed episodes of each type the expert rescued from at least one start."""
-        return {t: self.recovered[t] / n for t, n in sorted(self.failures.items()) if n}
+    def recoverability(self) -> dict[str, dict[str, float]]:
+        """Per expert (:data:`EXPERTS`), the share of failed episodes of each type it rescued
+        from at least one start."""
+        other = EXPERTS[1 - EXPERTS.index(self.teacher)]
+        return {
+            expert: {t: counts[t] / n for t, n in sorted(self.failures.items()) if t in counts}
+            for expert, counts in ((self.teacher, self.recovered), (other, self.judged))
+        }
 
     def table(self) -> str:
-        """Plain-text table: failure type, failures, recovered %, expert runs, kept."""
-        lines = [f"{'failure type':<18}{'failures':>9}{'recovered':>11}{'runs':>7}{'kept':>7}"]
+        """Plain-text table: failure type, failures, recovered % per expert, runs, kept (the
+        teacher's rescues)."""
+        shares = self.recoverability()
+        lines = [
+            f"{'failure type':<18}{'failures':>9}{'privileged':>11}{'observable':>11}"
+            f"{'runs':>7}{'kept':>7}"
+        ]
         for name in sorted(self.failures):
-            share = self.recovered[name] / self.failures[name]
+            cells = [
+                f"{shares[e][name]:>11.0%}" if name in shares[e] else f"{'-':>11}" for e in EXPERTS
+            ]
             lines.append(
-                f"{name:<18}{self.failures[name]:>9}{share:>10.0%}"
+                f"{name:<18}{self.failures[name]:>9}{''.join(cells)}"
                 f"{self.attempts[name]:>7}{self.kept[name]:>7}"
             )
         if self.not_replayable:
@@ -147,6 +194,8 @@ class RecoverySummary:
         return {
             "failures": self.failures,
             "recovered": self.recovered,
+            "judged": self.judged,
+            "teacher": self.teacher,
             "attempts": self.attempts,
             "kept": self.kept,
             "recoverability": self.recoverability(),
@@ -235,12 +284,14 @@ def _takeover(
     obs: dict[str, np.ndarray],
     choose: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray],
     *,
+    expert: str,
     noise: float,
     rng: np.random.Generator,
 ) -> Episode:
     """Step ``wrapped`` from its current state to the time limit or the end of the episode, the
-    task's expert labelling every step; ``choose(obs, label)`` gives the action that runs (then
-    ``noise`` on the position actions).
+    task's ``expert`` (one of :data:`EXPERTS`; it observes what the controller sees) labelling
+    every step; ``choose(obs, label)`` gives the action that runs (then ``noise`` on the position
+    actions).
 
     Returns:
         The episode: ``actions`` are the expert's labels, ``extras["executed_actions"]`` what ran.
@@ -249,13 +300,14 @@ def _takeover(
     from robofail.tasks import make_expert
 
     base = wrapped.unwrapped
-    expert = make_expert(base)
+    labeller = make_expert(base, observation=expert == "observation")
     dims = list(base.position_action_dims)
     recorder = EpisodeRecorder()
     executed = []
     while base.steps < base.max_episode_steps:
         recorder.before_action(obs, base.get_state(), base.phase_index())
-        label = expert.act()
+        labeller.observe(obs)
+        label = labeller.act()
         applied = choose(obs, label)
         if noise > 0:
             applied[dims] = np.clip(applied[dims] + rng.normal(0.0, noise, len(dims)), -1, 1)
@@ -274,15 +326,23 @@ def _takeover(
 
 
 def expert_takeover(
-    wrapped: Any, obs: dict[str, np.ndarray], *, noise: float, rng: np.random.Generator
+    wrapped: Any,
+    obs: dict[str, np.ndarray],
+    *,
+    noise: float,
+    rng: np.random.Generator,
+    expert: str = "privileged",
 ) -> Episode:
-    """Run the task's expert from the current state of ``wrapped`` to the time limit.
+    """Run the task's ``expert`` (one of :data:`EXPERTS`) from the current state of ``wrapped``
+    to the time limit.
 
     Returns:
         The recovery episode; ``actions`` are the expert's labels, ``extras["executed_actions"]``
         the (noisy) actions that ran.
     """
-    return _takeover(wrapped, obs, lambda _obs, label: label.copy(), noise=noise, rng=rng)
+    return _takeover(
+        wrapped, obs, lambda _obs, label: label.copy(), expert=expert, noise=noise, rng=rng
+    )
 
 
 def learner_takeover(
@@ -294,10 +354,12 @@ def learner_takeover(
     beta: float,
     noise: float,
     rng: np.random.Generator,
+    expert: str = "privileged",
 ) -> Episode:
     """Run ``learner`` (a :class:`~robofail.recovery.runtime.RecoveryPolicy`) from the current
-    state of ``wrapped`` to the time limit or the end of the episode, the expert labelling every
-    step; with probability ``beta`` per step the expert's action runs instead.
+    state of ``wrapped`` to the time limit or the end of the episode, ``expert`` (one of
+    :data:`EXPERTS`) labelling every step; with probability ``beta`` per step the expert's
+    action runs instead.
 
     ``history`` (P, S): the observations the controller saw before this one, oldest first (the
     learner's window starts with them). The learner's chunks run ``exec_horizon`` actions at a
@@ -324,7 +386,7 @@ def learner_takeover(
         applied = np.clip(queue.pop(0), low, high).astype(np.float32)
         return label.copy() if rng.random() < beta else applied
 
-    return _takeover(wrapped, obs, choose, noise=noise, rng=rng)
+    return _takeover(wrapped, obs, choose, expert=expert, noise=noise, rng=rng)
 
 
 def _history(episode: Episode, step: int) -> np.ndarray:
@@ -359,7 +421,14 @@ def _dagger_runs(
             return 0, [], True
         history = _history(episode, step)
         run = learner_takeover(
-            wrapped, obs, history, learner, beta=settings.beta, noise=noise, rng=rng
+            wrapped,
+            obs,
+            history,
+            learner,
+            beta=settings.beta,
+            noise=noise,
+            rng=rng,
+            expert=settings.teacher,
         )
     finally:
         if wrapped is not env:
@@ -383,7 +452,9 @@ def _dagger_runs(
             for action in executed[:cut]:
                 obs, *_ = wrapped.step(action)
             runs += 1
-            rescue = expert_takeover(wrapped, as_obs_dict(obs), noise=0.0, rng=rng)
+            rescue = expert_takeover(
+                wrapped, as_obs_dict(obs), noise=0.0, rng=rng, expert=settings.teacher
+            )
         finally:
             if wrapped is not env:
                 wrapped.close()
@@ -398,15 +469,15 @@ def _dagger_runs(
     return runs, [], False
 
 
-def _expert_rescues(env: Any, episode: Episode, step: int) -> bool | None:
-    """Whether the clean expert rescues ``episode`` from ``step`` (None: the replay did not
-    reproduce the stored state)."""
+def _clean_rescue(env: Any, episode: Episode, step: int, expert: str) -> Episode | None:
+    """The clean ``expert``'s (one of :data:`EXPERTS`) run from ``step`` of ``episode``, or
+    None when the replay did not reproduce the stored state."""
     wrapped, obs = restore(env, episode, step)
     try:
         if obs is None:
             return None
         rng = np.random.default_rng(0)
-        return expert_takeover(wrapped, obs, noise=0.0, rng=rng).label.success
+        return expert_takeover(wrapped, obs, noise=0.0, rng=rng, expert=expert)
     finally:
         if wrapped is not env:
             wrapped.close()
@@ -439,9 +510,10 @@ _cache: dict[str, Any] = {}
 
 def _worker_recover(
     task: str, dataset_path: str, position: int, settings: RecoverySettings, failure_types: list
-) -> tuple[str, int, int, int, list[Episode]]:
-    """Pool entry point: every recovery of failure ``position``; (failure type, runs, kept,
-    replay mismatches, kept episodes)."""
+) -> tuple[str, int, int, int | None, int, list[Episode]]:
+    """Pool entry point: every recovery of failure ``position``; (failure type, runs, the
+    teacher's kept rescues, the other expert's kept rescues (None in a DAgger round), replay
+    mismatches, kept episodes)."""
     from robofail.failgen.generator import task_env
 
     if _cache.get("dataset_path") != dataset_path:
@@ -462,47 +534,80 @@ def _worker_recover(
     episode = _cache["dataset"][position]
     env = task_env(task)
     alarm = first_alarm_step(episode, _cache["monitor"]) if settings.monitor else None
-    label = episode.label
+    teacher = EXPERTS.index(settings.teacher)
     kept, runs, mismatches = [], 0, 0
     for step, kind in start_steps(episode, settings, alarm):
-        if learner is not None:  # DAgger labels only where the expert still rescues
+        start = _dagger_start if learner is not None else _expert_start
+        made, episodes, mismatch = start(env, episode, position, step, settings, learner)
+        runs, mismatches = runs + made, mismatches + mismatch
+        kept += [_as_recovery(e, episode, step, kind, failure_types, who) for who, e in episodes]
+    taught = sum(int(e.extras["expert"]) == teacher for e in kept)
+    judged = None if learner is not None else len(kept) - taught
+    return episode.label.failure_type, runs, taught, judged, mismatches, kept
+
+
+def _expert_start(
+    env: Any,
+    episode: Episode,
+    position: int,
+    step: int,
+    settings: RecoverySettings,
+    learner: Any,
+) -> tuple[int, list[tuple[str, Episode]], int]:
+    """The teacher's runs from ``step`` (one per ``settings.noise`` entry) and the other expert's
+    clean run: (runs made, (expert, verified rescue) pairs, replay mismatches)."""
+    other = EXPERTS[1 - EXPERTS.index(settings.teacher)]
+    plan = [(settings.teacher, noise, 10 + run) for run, noise in enumerate(settings.noise)]
+    runs, rescues = 0, []
+    for expert, noise, stream in [*plan, (other, 0.0, 10 + len(plan))]:
+        rng = np.random.default_rng(episode_seed(settings.seed, position, stream))
+        wrapped, obs = restore(env, episode, step)
+        try:  # closing the wrapper undoes the perturbation's model edits
+            if obs is None:
+                return runs, rescues, 1
             runs += 1
-            rescued = _expert_rescues(env, episode, step)
-            if rescued is None:
-                mismatches += 1
-            if not rescued:
-                continue
-        for run, noise in enumerate(settings.noise):
-            rng = np.random.default_rng(episode_seed(settings.seed, position, 10 + run))
-            if learner is not None:
-                made, episodes, mismatch = _dagger_runs(
-                    env, episode, step, learner, settings, noise, rng
-                )
-                runs, mismatches = runs + made, mismatches + mismatch
-                if mismatch:
-                    break
-                kept += [_as_recovery(e, episode, step, kind, failure_types) for e in episodes]
-                continue
-            wrapped, obs = restore(env, episode, step)
-            try:  # closing the wrapper undoes the perturbation's model edits
-                if obs is None:
-                    mismatches += 1
-                    break
-                runs += 1
-                rescue = expert_takeover(wrapped, obs, noise=noise, rng=rng)
-            finally:
-                if wrapped is not env:
-                    wrapped.close()
-            if rescue.label.success:
-                rescue = replace(
-                    rescue, extras={**rescue.extras, "history": _history(episode, step)}
-                )
-                kept.append(_as_recovery(rescue, episode, step, kind, failure_types))
-    return label.failure_type, runs, len(kept), mismatches, kept
+            rescue = expert_takeover(wrapped, obs, noise=noise, rng=rng, expert=expert)
+        finally:
+            if wrapped is not env:
+                wrapped.close()
+        if rescue.label.success:
+            history = _history(episode, step)
+            rescues.append((expert, replace(rescue, extras={**rescue.extras, "history": history})))
+    return runs, rescues, 0
+
+
+def _dagger_start(
+    env: Any,
+    episode: Episode,
+    position: int,
+    step: int,
+    settings: RecoverySettings,
+    learner: Any,
+) -> tuple[int, list[tuple[str, Episode]], int]:
+    """DAgger runs from ``step``, one per ``settings.noise`` entry, where the clean teacher
+    still rescues (elsewhere its labels teach nothing): (runs made, (teacher, kept episode)
+    pairs, replay mismatches)."""
+    check = _clean_rescue(env, episode, step, settings.teacher)
+    if check is None or not check.label.success:
+        return 1, [], int(check is None)
+    runs, kept = 1, []
+    for run, noise in enumerate(settings.noise):
+        rng = np.random.default_rng(episode_seed(settings.seed, position, 10 + run))
+        made, episodes, mismatch = _dagger_runs(env, episode, step, learner, settings, noise, rng)
+        runs += made
+        kept += [(settings.teacher, e) for e in episodes]
+        if mismatch:
+            return runs, kept, 1
+    return runs, kept, 0
 
 
 def _as_recovery(
-    rescue: Episode, source: Episode, step: int, kind: int, failure_types: list[str]
+    rescue: Episode,
+    source: Episode,
+    step: int,
+    kind: int,
+    failure_types: list[str],
+    expert: str,
 ) -> Episode:
     label = replace(
         rescue.label,
@@ -515,6 +620,7 @@ def _as_recovery(
         "start_step": np.array(step, dtype=np.int32),
         "start_kind": np.array(kind, dtype=np.int8),
         "failure_type": np.array(failure_types.index(source.label.failure_type), np.int16),
+        "expert": np.array(EXPERTS.index(expert), np.int8),
     }
     return replace(rescue, label=label, extras=extras)
 
@@ -563,13 +669,13 @@ def collect_recoveries(
         raise InvalidInputError(f"{failures} has no failed episodes to recover")
     failure_types = sorted({labels[i].failure_type for i in positions})
     jobs = [(name, str(failures), i, settings, failure_types) for i in positions]
-    summary = RecoverySummary()
+    summary = RecoverySummary(teacher=settings.teacher)
 
     def recoveries() -> Iterator[Episode]:
-        for done, (kind, runs, kept, mismatches, episodes) in enumerate(
+        for done, (kind, runs, kept, judged, mismatches, episodes) in enumerate(
             run_ordered(_worker_recover, jobs, backend=backend, workers=workers), start=1
         ):
-            summary.add(kind, runs, kept, mismatches)
+            summary.add(kind, runs, kept, judged, mismatches)
             if progress is not None:
                 progress(done, len(jobs))
             yield from episodes
@@ -593,6 +699,8 @@ def collect_recoveries(
             "learner": settings.learner,
             "beta": settings.beta,
             "history": HISTORY,
+            "experts": list(EXPERTS),
+            "teacher": settings.teacher,
         },
     )
     episodes = _state_only(recoveries())

@@ -46,7 +46,8 @@ def recovery_pairs(
     obs_horizon: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, list[str], Any]:
     """Training pairs from recovery datasets: what the controller saw at every step of every
-    recovery -> the expert's next ``horizon`` actions.
+    recovery by the data's teacher -> its next ``horizon`` actions (the other expert's rescues,
+    ``extras["expert"]``, are skipped: see :mod:`robofail.recovery.data`).
 
     Args:
         data: one recovery dataset or several (e.g. expert recoveries and DAgger rounds) of the
@@ -78,7 +79,12 @@ def recovery_pairs(
                     f"{paths[0]}; train on data of one task and setup"
                 )
             names = info.extra["failure_types"]
+            teacher = info.extra.get("experts", ["privileged"]).index(
+                info.extra.get("teacher", "privileged")
+            )
             for episode in dataset:
+                if int(episode.extras.get("expert", teacher)) != teacher:
+                    continue  # the other expert's rescues only measure recoverability
                 seen = episode.obs["state"]
                 if obs_horizon > 1:
                     seen = state_windows(seen, episode.extras.get("history"), obs_horizon)

@@ -26,6 +26,8 @@ class TaskEntry:
         expert_class: name of the scripted expert class.
         vision_expert_class: name of the expert that perceives the object in the camera image
             instead of reading the simulator ("" when the task has none).
+        observation_expert_class: name of the expert that plans from the state observation
+            (faults included) instead of reading the simulator.
         description: what the task asks, in plain words (a LeRobot dataset's task string).
     """
 
@@ -35,14 +37,18 @@ class TaskEntry:
     env_class: str
     expert_class: str
     vision_expert_class: str = ""
+    observation_expert_class: str = ""
     description: str = ""
 
     def env_type(self) -> type:
         return getattr(importlib.import_module(self.module), self.env_class)
 
-    def expert_type(self, *, vision: bool = False) -> type:
-        """The scripted expert class, or with ``vision`` the one that perceives the object in
-        the camera image (InvalidInputError when the task has none)."""
+    def expert_type(self, *, vision: bool = False, observation: bool = False) -> type:
+        """The scripted expert class; with ``vision`` the one that perceives the object in
+        the camera image (InvalidInputError when the task has none); with ``observation`` the one
+        that plans from the state observation."""
+        if observation:
+            return getattr(importlib.import_module(self.module), self.observation_expert_class)
         if not vision:
             return getattr(importlib.import_module(self.module), self.expert_class)
         if not self.vision_expert_class:
@@ -64,6 +70,7 @@ TASKS: dict[str, TaskEntry] = {
             "PickPlaceEnv",
             "PickPlaceExpert",
             "VisionPickPlaceExpert",
+            "ObservationPickPlaceExpert",
             description="pick the red cube and place it in the tray",
         ),
         TaskEntry(
@@ -72,6 +79,7 @@ TASKS: dict[str, TaskEntry] = {
             "robofail.tasks.push",
             "PushEnv",
             "PushExpert",
+            observation_expert_class="ObservationPushExpert",
             description="push the block to the target pose",
         ),
         TaskEntry(
@@ -80,6 +88,7 @@ TASKS: dict[str, TaskEntry] = {
             "robofail.tasks.peg_insert",
             "PegInsertEnv",
             "PegInsertExpert",
+            observation_expert_class="ObservationPegInsertExpert",
             description="grasp the peg and insert it into the square socket",
         ),
     )
@@ -99,10 +108,12 @@ def make_env(name: str, **kwargs):
     return get_task(name).env_type()(**kwargs)
 
 
-def make_expert(env, *, vision: bool = False, **kwargs):
+def make_expert(env, *, vision: bool = False, observation: bool = False, **kwargs):
     """The scripted expert of ``env``'s bundled task; with ``vision`` the one that perceives the
-    object in ``obs["image"]`` (fed through its ``observe``)."""
-    return get_task(env.unwrapped.task_name).expert_type(vision=vision)(env, **kwargs)
+    object in ``obs["image"]``, with ``observation`` the one that plans from ``obs["state"]``
+    (both fed through its ``observe``)."""
+    entry = get_task(env.unwrapped.task_name)
+    return entry.expert_type(vision=vision, observation=observation)(env, **kwargs)
 
 
 for _entry in TASKS.values():

@@ -48,6 +48,7 @@ def run_expert_episode(
     keyframe_hook: KeyframeHook | None = None,
     source: str | None = None,
     vision: bool = False,
+    observation: bool = False,
 ) -> Episode:
     """Run the scripted expert for one episode and record it.
 
@@ -63,12 +64,14 @@ def run_expert_episode(
         vision: run the task's vision expert, which perceives the object in the observation's
             camera image (as the wrappers deliver it, faults included) instead of reading the
             simulator; ``env`` must render images.
+        observation: run the task's observation expert, which plans from ``obs["state"]`` (as
+            the wrappers deliver it, faults included) instead of reading the simulator.
 
     Returns:
         The episode; ``actions`` are the expert's labels, ``extras["executed_actions"]`` what ran.
     """
     base: MocapTaskEnv = env.unwrapped
-    expert = make_expert(base, vision=vision, keyframe_hook=keyframe_hook)
+    expert = make_expert(base, vision=vision, observation=observation, keyframe_hook=keyframe_hook)
     noise_rng = np.random.default_rng(episode_seed(seed, index, 1))
     position_dims = list(base.position_action_dims)
     reset_seed = episode_seed(seed, index)

@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from robofail.tasks.base import wrap_angle
-from robofail.tasks.expert import Keyframe, ScriptedExpert
+from robofail.tasks.expert import Keyframe, ObservationExpert, ObservedScene, ScriptedExpert
 from robofail.tasks.gripper import GRIPPER_STATE_NAMES, GripperTaskEnv
 
 PEG_HALF_SIDE = 0.013
@@ -349,3 +349,61 @@ class PegInsertExpert(ScriptedExpert):
         floor = hole_top[2] - HOLE_DEPTH
         z = max(floor - 0.004, bottom[2] - self.insert_step)
         return "insert", Keyframe(np.array([*xy, z + offset[2]]), yaw_goal, 1.0)
+
+
+class ObservedPegInsert(ObservedScene):
+    """PegInsert as its state observation shows it (see :class:`ObservationPegInsertExpert`)."""
+
+    def ee_pos(self) -> np.ndarray:
+        return self.fields("ee_x", "ee_y", "ee_z")
+
+    def ee_yaw(self) -> float:
+        return self.angle("ee_yaw_cos", "ee_yaw_sin")
+
+    def gripper_opening(self) -> float:
+        return float(self.fields("gripper_opening")[0])
+
+    def peg_yaw(self) -> float:
+        """Modulo 90 degrees (all the expert uses)."""
+        return self.angle("peg_yaw4_cos", "peg_yaw4_sin", 4)
+
+    def peg_tilt(self) -> float:
+        return float(self.fields("peg_tilt")[0])
+
+    def hole_pos(self) -> np.ndarray:
+        """Observed x, y; z = 0 (the socket stands on the table; not in the state)."""
+        return np.array([*self.fields("hole_x", "hole_y"), 0.0])
+
+    def hole_yaw(self) -> float:
+        """Modulo 90 degrees (the square hole is the same every 90 degrees)."""
+        return self.angle("hole_yaw4_cos", "hole_yaw4_sin", 4)
+
+    def peg_bottom(self) -> np.ndarray:
+        """The hole's mouth minus the observed mouth-to-peg-bottom offset (3,) m."""
+        return self.hole_top() - self.fields("peg_to_hole_x", "peg_to_hole_y", "peg_to_hole_z")
+
+    def peg_top(self) -> np.ndarray:
+        """The peg-bottom estimate mirrored through the observed peg centre (3,) m."""
+        return 2.0 * self.fields("peg_x", "peg_y", "peg_z") - self.peg_bottom()
+
+    hole_top = PegInsertEnv.hole_top
+    peg_in_hole_frame = PegInsertEnv.peg_in_hole_frame
+    peg_inserted = PegInsertEnv.peg_inserted  # on the observed peg, hole and tilt
+
+
+class ObservationPegInsertExpert(ObservationExpert, PegInsertExpert):
+    """:class:`PegInsertExpert` planning from the state observation the controller sees.
+
+    From ``obs["state"]`` (faults included; see :class:`ObservedPegInsert`): the hand's position
+    (``ee_x/y/z``) and yaw (``ee_yaw_cos/sin``), the gripper opening, the peg's yaw modulo 90
+    degrees (``peg_yaw4_cos/sin``) and tilt, the socket's position (``hole_x/y``; z = 0) and
+    yaw modulo 90 degrees (``hole_yaw4_cos/sin``); the peg's bottom is the hole's mouth minus
+    the observed ``peg_to_hole_x/y/z``, its top that point mirrored through the observed peg
+    centre (``peg_x/y/z``); whether the peg is inserted follows from these. Actions are steps
+    from the observed hand position. From the simulator: the finger contact tests
+    (``peg_grasped``, ``touches_fingers``: tactile signals the state does not carry) and the
+    hand's commanded yaw (``ee_target_yaw``, the controller's own command). With no observation
+    fault it acts as the privileged expert (up to the float32 rounding of the observation).
+    """
+
+    scene_type = ObservedPegInsert

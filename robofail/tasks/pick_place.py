@@ -23,7 +23,7 @@ import numpy as np
 
 from robofail.errors import InvalidInputError
 from robofail.tasks.base import wrap_angle
-from robofail.tasks.expert import Keyframe, ScriptedExpert
+from robofail.tasks.expert import Keyframe, ObservationExpert, ObservedScene, ScriptedExpert
 from robofail.tasks.gripper import GRIPPER_STATE_NAMES, GripperTaskEnv
 from robofail.tasks.vision import RED, HsvRange, locate_on_plane
 
@@ -287,3 +287,42 @@ class VisionPickPlaceExpert(PickPlaceExpert):
         if self.estimate is None and not env.cube_grasped():
             return "reach", Keyframe(env.ee_pos(), None, -1.0)
         return super().plan()
+
+
+class ObservedPickPlace(ObservedScene):
+    """PickPlace as its state observation shows it (see :class:`ObservationPickPlaceExpert`)."""
+
+    def ee_pos(self) -> np.ndarray:
+        return self.fields("ee_x", "ee_y", "ee_z")
+
+    def ee_yaw(self) -> float:
+        return self.angle("ee_yaw_cos", "ee_yaw_sin")
+
+    def cube_pos(self) -> np.ndarray:
+        return self.fields("cube_x", "cube_y", "cube_z")
+
+    def cube_yaw(self) -> float:
+        """Modulo 90 degrees (all the expert uses)."""
+        return self.angle("cube_yaw4_cos", "cube_yaw4_sin", 4)
+
+    def tray_pos(self) -> np.ndarray:
+        """Observed x, y; z = 0 (the tray stands on the table; not in the state)."""
+        return np.array([*self.fields("tray_x", "tray_y"), 0.0])
+
+    cube_in_tray = PickPlaceEnv.cube_in_tray  # on the observed cube and tray
+
+
+class ObservationPickPlaceExpert(ObservationExpert, PickPlaceExpert):
+    """:class:`PickPlaceExpert` planning from the state observation the controller sees.
+
+    From ``obs["state"]`` (faults included; see :class:`ObservedPickPlace`): the hand's position
+    (``ee_x/y/z``) and yaw (``ee_yaw_cos/sin``), the cube's position (``cube_x/y/z``) and yaw
+    modulo 90 degrees (``cube_yaw4_cos/sin``), the tray's position (``tray_x/y``; z = 0), and so
+    whether the cube is in the tray. Actions are steps from the observed hand position.
+    From the simulator: whether both finger pads touch the cube (``cube_grasped``, a tactile
+    signal the state does not carry) and the hand's commanded yaw (``ee_target_yaw``, the
+    controller's own command). With no observation fault it acts as the privileged expert (up
+    to the float32 rounding of the observation).
+    """
+
+    scene_type = ObservedPickPlace

@@ -32,7 +32,7 @@ from typing import ClassVar
 import numpy as np
 
 from robofail.tasks.base import MocapTaskEnv, quat_yaw, wrap_angle, yaw_quat
-from robofail.tasks.expert import Keyframe, ScriptedExpert
+from robofail.tasks.expert import Keyframe, ObservationExpert, ObservedScene, ScriptedExpert
 
 BLOCK_HALF = 0.025  # half side (m)
 BLOCK_HALF_HEIGHT = 0.02  # (m)
@@ -401,3 +401,43 @@ def _at_face(along: float, lateral: float, yaw_err: float) -> bool:
 def _remaining(direction: int, error: np.ndarray) -> float:
     """Error (m) left along push ``direction`` (index, see ``_direction``)."""
     return float(error[direction // 2] * (1.0 if direction % 2 == 0 else -1.0))
+
+
+class ObservedPush(ObservedScene):
+    """Push as its state observation shows it (see :class:`ObservationPushExpert`)."""
+
+    def ee_pos(self) -> np.ndarray:
+        return self.fields("paddle_x", "paddle_y", "paddle_z")
+
+    def ee_yaw(self) -> float:
+        return self.angle("paddle_yaw_cos", "paddle_yaw_sin")
+
+    def block_pos(self) -> np.ndarray:
+        return self.fields("block_x", "block_y", "block_z")
+
+    def goal_yaw(self) -> float:
+        """Modulo 90 degrees (the expert's push axes are the same every 90 degrees)."""
+        return self.angle("goal_yaw4_cos", "goal_yaw4_sin", 4)
+
+    def goal_error(self) -> np.ndarray:
+        """Target minus block position (2,) m in the target's frame, as observed."""
+        return self.fields("goal_err_x", "goal_err_y")
+
+    def yaw_error(self) -> float:
+        return float(self.fields("goal_err_yaw")[0])
+
+
+class ObservationPushExpert(ObservationExpert, PushExpert):
+    """:class:`PushExpert` planning from the state observation the controller sees.
+
+    Everything it plans with comes from ``obs["state"]`` (faults included; see
+    :class:`ObservedPush`): the paddle's position (``paddle_x/y/z``) and yaw
+    (``paddle_yaw_cos/sin``), the block's position (``block_x/y/z``), the target's yaw modulo 90
+    degrees (``goal_yaw4_cos/sin``), the position error in the target's frame
+    (``goal_err_x/y``) and the yaw error (``goal_err_yaw``). Actions are steps from the observed
+    paddle position. From the simulator: only the paddle's commanded yaw (``ee_target_yaw``,
+    the controller's own command). With no observation fault it acts as the privileged expert
+    (up to the float32 rounding of the observation).
+    """
+
+    scene_type = ObservedPush

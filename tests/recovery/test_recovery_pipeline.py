@@ -17,6 +17,7 @@ from robofail.data import open_dataset
 from robofail.failgen.generator import generate, task_env
 from robofail.recovery import RecoveryPolicy
 from robofail.recovery.data import (
+    EXPERTS,
     HISTORY,
     START_KINDS,
     RecoverySettings,
@@ -97,6 +98,19 @@ def test_recoveries_are_verified_successes_from_labelled_starts(
         )
         assert episode.label.perturbation == origin.perturbation
         assert episode.label.seed == origin.seed
+
+
+def test_both_experts_judge_and_only_the_teacher_is_trained_on(recovery: Path) -> None:
+    """The data holds the privileged teacher's rescues and the observation expert's clean ones
+    (each marked); training pairs come from the teacher's only."""
+    with open_dataset(recovery / "rec.h5") as dataset:
+        info, episodes = dataset.info, list(dataset)
+    assert info.extra["experts"] == list(EXPERTS) and info.extra["teacher"] == "privileged"
+    whose = [EXPERTS[int(episode.extras["expert"])] for episode in episodes]
+    assert set(whose) == set(EXPERTS)
+    taught = sum(e.length for e, w in zip(episodes, whose, strict=True) if w == "privileged")
+    states, _, _, _ = recovery_pairs(recovery / "rec.h5", 4, [0, 1, 2])
+    assert len(states) == taught < sum(e.length for e in episodes)
 
 
 def test_exported_policy_matches_torch_on_recovery_states(recovery: Path) -> None:

@@ -4,6 +4,8 @@ from perturbed states. The 200-seed figures of the acceptance criteria are the s
 import numpy as np
 import pytest
 
+from robofail.failgen.perturbation import make_perturbation
+from robofail.failgen.wrappers import PerturbationWrapper
 from robofail.tasks import TASKS, make_env, make_expert
 from robofail.tasks.demos import run_expert_episode
 
@@ -53,3 +55,50 @@ def test_expert_replans_after_a_random_detour(task):
 def test_expert_acceptance_200_seeds(task):
     assert success_rate(task, range(200), 0.0) >= 0.98
     assert success_rate(task, range(200), 0.2) >= 0.90
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_observation_expert_acts_as_the_privileged_one_without_faults(task):
+    """Planning from the clean state observation succeeds where the privileged expert does,
+    with its first action the same up to the observation's float32 rounding (later ones may
+    part: push's paddle turns either way at a 90-degree tie, which rounding can flip)."""
+    env = make_env(task)
+    for index in range(4):
+        privileged = run_expert_episode(env, seed=0, index=index)
+        observed = run_expert_episode(env, seed=0, index=index, observation=True)
+        assert observed.label.success and privileged.label.success
+        np.testing.assert_allclose(observed.actions[0], privileged.actions[0], atol=1e-5)
+    env.close()
+
+
+def test_observation_expert_plans_with_what_the_observation_shows():
+    """A bias on the observed state moves the observation expert's world (its pose queries
+    read obs["state"]), not the privileged expert's; before any observation it refuses to
+    act."""
+    env = make_env("push")
+    obs, _ = env.reset(seed=0)
+    observed = make_expert(env, observation=True)
+    with pytest.raises(RuntimeError, match="observe"):
+        observed.act()
+    shifted = obs["state"].copy()
+    names = list(env.state_names)
+    shifted[names.index("block_x")] += 0.03
+    shifted[names.index("goal_err_y")] -= 0.02
+    observed.observe({"state": shifted})
+    np.testing.assert_allclose(observed.env.block_pos()[0], env.block_pos()[0] + 0.03, atol=1e-6)
+    np.testing.assert_allclose(observed.env.goal_error(), env.goal_error() - [0, 0.02], atol=1e-6)
+    assert observed.env.ee_target_yaw == env.ee_target_yaw  # the controller's own command
+
+
+def test_an_observation_bias_fails_the_observation_expert_not_the_privileged_one():
+    """push under a 40 mm bias on every state entry (its success tolerance is 20 mm): the
+    privileged expert, which reads the simulator, still succeeds; the observation expert, which
+    sees what a recovery policy sees, does not."""
+    fault = make_perturbation("obs_bias", magnitude=0.04, start=0)
+    env = PerturbationWrapper(make_env("push"), fault, seed=7)
+    privileged = [run_expert_episode(env, seed=0, index=i).label.success for i in range(3)]
+    observed = [
+        run_expert_episode(env, seed=0, index=i, observation=True).label.success for i in range(3)
+    ]
+    env.close()
+    assert all(privileged) and not any(observed)
