@@ -16,6 +16,10 @@ Missing datasets are recorded with the ``robofail`` command. The monitor is cali
 that still succeeded are left out, so negatives are exactly the nominal population the conformal
 bound is about). Prints the tables and writes ``benchmarks/results/monitor_quality.json``.
 
+Next to each method's balanced accuracy the JSON gives its difference to ``robofail``'s with a
+95 % paired bootstrap interval (``ba_difference_to_robofail``: the test successes and failures
+resampled separately, the same draw for both methods), so a gap can be told from test noise.
+
     python benchmarks/bench_monitor_quality.py [--tasks pick_place push peg_insert]
 """
 
@@ -29,6 +33,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from robofail.monitor.calibrate import CalibrationSettings, calibrate
 from robofail.monitor.episodes import load_episodes
@@ -64,6 +70,29 @@ def ensure_data(task: str, folder: Path, policy: Path, workers: int) -> None:
         subprocess.run(command, check=True)
 
 
+BOOTSTRAP_DRAWS = 2000
+
+
+def ba_difference(ours: list, theirs: list, seed: int = 0) -> dict:
+    """Balanced accuracy of ``theirs`` minus ``ours`` (per-episode outcomes of two methods on
+    the same test episodes), with a 95 % paired, stratified bootstrap interval."""
+    failed = np.array([not o.success for o in ours])
+    flags = np.array([[o.flagged for o in ours], [o.flagged for o in theirs]], dtype=float)
+    rng = np.random.default_rng(seed)
+
+    def flagged_share(members: np.ndarray) -> np.ndarray:
+        """(2, draws) share of flagged episodes among resampled ``members``."""
+        picks = rng.integers(0, len(members), size=(BOOTSTRAP_DRAWS, len(members)))
+        return flags[:, members[picks]].mean(axis=2)
+
+    tpr = flagged_share(np.flatnonzero(failed))
+    tnr = 1.0 - flagged_share(np.flatnonzero(~failed))
+    difference = 0.5 * (tpr[1] - tpr[0] + tnr[1] - tnr[0])
+    point = 0.5 * (flags[:, failed].mean(axis=1) + 1.0 - flags[:, ~failed].mean(axis=1))
+    low, high = np.percentile(difference, [2.5, 97.5])
+    return {"difference": float(point[1] - point[0]), "low": float(low), "high": float(high)}
+
+
 def run_task(task: str, folder: Path, policy: Path, alphas: list[float], seed: int) -> dict:
     rollouts, extra = load_episodes([str(folder / "calib.h5"), str(folder / "calib_extra.h5")])
     val_failures, _ = load_episodes(
@@ -88,19 +117,30 @@ def run_task(task: str, folder: Path, policy: Path, alphas: list[float], seed: i
             overwrite=True,
         )
         seconds = time.perf_counter() - start
-        result = evaluate(out, test, policy_fingerprint=policy_config["fingerprint"]).result
+        evaluation = evaluate(out, test, policy_fingerprint=policy_config["fingerprint"])
+        result = evaluation.result
+        ours = evaluation.outcomes["robofail"]
+        differences = {
+            name: ba_difference(ours, outcomes)
+            for name, outcomes in evaluation.outcomes.items()
+            if name != "robofail"
+        }
         n = result["methods"]["robofail"]["n_success"]
         bound = alpha + 2 * math.sqrt(alpha * (1 - alpha) / n)
         print(f"\n== {task}, alpha {alpha}: false-alarm bound {bound:.3f} on {n} successes ==")
         print(format_table(result))
         print(f"-- alarms counted before step {result['length_cap_steps']} --")
         print(format_table(result, "methods_length_capped"))
+        print("-- balanced accuracy minus robofail's, 95 % paired bootstrap interval --")
+        for name, d in differences.items():
+            print(f"{name:<12} {d['difference']:+.3f}  [{d['low']:+.3f}, {d['high']:+.3f}]")
         rows[str(alpha)] = {
             "calibration_seconds": seconds,
             "n_episodes": calibration["n_episodes"],
             "selection": calibration["selection"],
             "false_alarm_bound": bound,
             **result,
+            "ba_difference_to_robofail": differences,
         }
     return {"policy_fingerprint": extra.get("policy_fingerprint"), "alphas": rows}
 
