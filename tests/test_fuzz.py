@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -238,6 +238,9 @@ def test_spec_parses_or_names_the_bad_field(data: Any, seed: int, index: int) ->
 
 @FAST
 @given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+@example(text="?")  # {None: None}: keys that are not text (a crash found by this test)
+@example(text="task: pick_place\n1: x\nperturbations: []\n")
+@example(text="task: pick_place\nperturbations:\n- kind: slip\n  params: {1: [0, 1]}\n")
 def test_spec_file_of_any_text_loads_or_gives_a_robofail_error(text: str) -> None:
     from robofail.failgen.spec import load_spec
 

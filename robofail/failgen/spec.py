@@ -93,7 +93,7 @@ def parse_spec(data: Any, *, name: str = "<spec>") -> FailureSpec:
     """Validate a spec's content (a dict from YAML/JSON); errors name the offending field."""
     if not isinstance(data, dict):
         raise InvalidInputError(f"{name}: a spec must be a mapping with a 'task' field")
-    unknown = sorted(set(data) - {"task", "source", "keep", "perturbations"})
+    unknown = _unknown_fields(data, {"task", "source", "keep", "perturbations"})
     if unknown:
         raise InvalidInputError(
             f"{name}: unknown field(s) {', '.join(unknown)}; "
@@ -129,10 +129,16 @@ def parse_spec(data: Any, *, name: str = "<spec>") -> FailureSpec:
     return FailureSpec(task, source, keep, entries, name, data)
 
 
+def _unknown_fields(mapping: dict, known: set[str]) -> list[str]:
+    """The keys of ``mapping`` outside ``known``, as sorted text (YAML keys may be null,
+    numbers or lists: ``? x`` or ``1: y`` is still an unknown field, not a crash)."""
+    return sorted(str(key) for key in mapping if not (isinstance(key, str) and key in known))
+
+
 def _parse_entry(item: Any, where: str) -> SpecEntry:
     if not isinstance(item, dict) or "kind" not in item:
         raise InvalidInputError(f"{where}: each entry needs a 'kind', e.g. - kind: slip")
-    unknown = sorted(set(item) - {"kind", "weight", "params"})
+    unknown = _unknown_fields(item, {"kind", "weight", "params"})
     if unknown:
         raise InvalidInputError(f"{where}: unknown field(s) {', '.join(unknown)}")
     cls = perturbation_type(str(item["kind"]))
@@ -147,7 +153,7 @@ def _parse_entry(item: Any, where: str) -> SpecEntry:
     given = item.get("params") or {}
     if not isinstance(given, dict):
         raise InvalidInputError(f"{where}.params must be a mapping of parameter: [low, high]")
-    unknown = sorted(set(given) - set(cls.params))
+    unknown = _unknown_fields(given, set(cls.params))
     if unknown:
         raise InvalidInputError(
             f"{where}: {cls.kind} has no parameter(s) {', '.join(unknown)}; "
