@@ -184,6 +184,12 @@ def _normal_form(
     return mean, np.maximum(std, floor)
 
 
+def _normal_forms(candidate: _Candidate, fit: ScoreTable) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(a, b) of each of the candidate's scores at its window and style, from ``fit``."""
+    pairs = zip(candidate.scores, candidate.windows, strict=True)
+    return [_normal_form(fit, name, window, candidate.style) for name, window in pairs]
+
+
 def _at(band: np.ndarray, k: int) -> np.ndarray:
     return band[np.minimum(np.arange(k), len(band) - 1)]
 
@@ -261,8 +267,7 @@ def _rule(
 ) -> MethodRule:
     """The method's rule for ``candidate``: normal forms from ``fit``, thresholds from the
     ``quantile`` (default: the split-conformal one) of ``threshold``'s episode statistics."""
-    pairs = zip(candidate.scores, candidate.windows, strict=True)
-    forms = [_normal_form(fit, s, w, candidate.style) for s, w in pairs]
+    forms = _normal_forms(candidate, fit)
     m = len(candidate.scores)
     if candidate.joint:
         weights = candidate.weights or (1.0,) * m
@@ -593,6 +598,9 @@ def _select(method, fit, threshold, validation, settings, have_failures):
     successes = _subset(validation, [e.success for e in validation.episodes])
     failures = _subset(validation, [not e.success for e in validation.episodes])
     n_failures = max(len(failures.episodes), 1)
+    reference, quantile = (successes, _selection_quantile) if successes.episodes else (
+        threshold, conformal_threshold,
+    )  # fmt: skip
     scored = []
     for order, candidate in enumerate(candidates):
         if candidate.joint and successes.episodes:
@@ -604,9 +612,6 @@ def _select(method, fit, threshold, validation, settings, have_failures):
             tnr = 1.0 - false_alarm_rate(n, k)
             variance = tpr * (1 - tpr) / n_failures
         else:
-            reference, quantile = (successes, _selection_quantile) if successes.episodes else (
-                threshold, conformal_threshold,
-            )  # fmt: skip
             trial = _rule(method, candidate, fit, reference, alpha, settings.delta, quantile)
             metrics = summarise(method_outcomes(trial, validation))
             tpr, tnr = metrics["tpr"] or 0.0, metrics["tnr"] or 0.0
@@ -635,8 +640,7 @@ def _select(method, fit, threshold, validation, settings, have_failures):
 def _joint_statistic(candidate: _Candidate, fit: ScoreTable) -> Callable[[ScoreTable], np.ndarray]:
     """Per-episode statistic of a joint candidate (normal forms from ``fit``), as a function of
     a scored table."""
-    pairs = zip(candidate.scores, candidate.windows, strict=True)
-    forms = [_normal_form(fit, s, w, candidate.style) for s, w in pairs]
+    forms = _normal_forms(candidate, fit)
     return lambda table: _statistic_maxima(table, candidate, forms, candidate.active)
 
 

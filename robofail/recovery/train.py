@@ -20,6 +20,7 @@ import numpy as np
 
 from robofail.data import open_dataset
 from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError
+from robofail.recovery.data import EXPERTS
 from robofail.recovery.model import (
     RecoveryConfig,
     build_network,
@@ -79,9 +80,8 @@ def recovery_pairs(
                     f"{paths[0]}; train on data of one task and setup"
                 )
             names = info.extra["failure_types"]
-            teacher = info.extra.get("experts", ["privileged"]).index(
-                info.extra.get("teacher", "privileged")
-            )
+            experts = info.extra.get("experts", list(EXPERTS))
+            teacher = experts.index(info.extra.get("teacher", EXPERTS[0]))
             for episode in dataset:
                 if int(episode.extras.get("expert", teacher)) != teacher:
                     continue  # the other expert's rescues only measure recoverability
