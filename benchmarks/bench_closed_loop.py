@@ -55,6 +55,8 @@ from robofail.recovery.data import EXPERTS
 
 RECOVERABLE = 0.5
 """Recoverability from which a family counts as recoverable."""
+EXTRA_SEED = 303
+"""Run seed of the ``--extra-failures`` (302: test_failures, 600: validation, 500: evaluation)."""
 
 
 def robofail(*args: str) -> None:
@@ -110,6 +112,17 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
                  str(monitor), "--out", str(data), "--workers", workers,
                  "--teacher", args.teacher)  # fmt: skip
     datasets = [data]
+    if args.extra_failures:
+        extra, extra_data = out / "obs_failures", out / "recovery_obs.h5"
+        if not (extra / "manifest.json").exists():
+            robofail("generate", "--task", task, "--spec", "observation_faults", "--policy",
+                     str(policy), "-n", str(args.extra_failures), "--seed", str(EXTRA_SEED),
+                     "--workers", workers, "--out", str(extra))  # fmt: skip
+        if not extra_data.exists():
+            robofail("recovery-data", "--task", task, "--failures", str(extra), "--monitor",
+                     str(monitor), "--out", str(extra_data), "--workers", workers,
+                     "--teacher", args.teacher)  # fmt: skip
+        datasets.append(extra_data)
     for round_ in range(args.dagger_rounds + 1):
         stem = "recovery" if round_ == 0 else f"recovery_dagger{round_}"
         model, onnx_file = out / stem, out / f"{stem}.onnx"
@@ -125,8 +138,10 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
                          "--teacher", args.teacher)  # fmt: skip
             datasets.append(learned)
         if not model.exists():
+            summary = ["--window-summary"] if args.window_summary else []
             robofail("train-recovery", "--task", task, "--data", *map(str, datasets),
-                     "--obs-horizon", str(args.obs_horizon), "--out", str(model))  # fmt: skip
+                     "--obs-horizon", str(args.obs_horizon), *summary,
+                     "--out", str(model))  # fmt: skip
         if not onnx_file.exists():
             robofail("export", "--recovery", str(model), "--out", str(onnx_file))
     settings = ClosedLoopSettings(
@@ -169,6 +184,8 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     result.pop("episodes")
     method = {
         "obs_horizon": args.obs_horizon,
+        "window_summary": args.window_summary,
+        "extra_failures": args.extra_failures,
         "dagger_rounds": args.dagger_rounds,
         "teacher": args.teacher,
     }
@@ -187,6 +204,17 @@ def main() -> None:
     parser.add_argument("--spec", default="policy_failures")
     parser.add_argument("--obs-horizon", type=int, default=1, help="recovery policy's states")
     parser.add_argument("--dagger-rounds", type=int, default=0, help="DAgger rounds after training")
+    parser.add_argument(
+        "--window-summary",
+        action="store_true",
+        help="the recovery policy sees its window's mean and newest state (--obs-horizon > 1)",
+    )
+    parser.add_argument(
+        "--extra-failures",
+        type=int,
+        default=0,
+        help="also train on recoveries from this many observation_faults failures (seed 303)",
+    )
     parser.add_argument(
         "--teacher",
         choices=EXPERTS,

@@ -99,6 +99,7 @@ def cmd_train_recovery(args: argparse.Namespace) -> int:
         horizon=args.horizon,
         exec_horizon=args.exec_horizon,
         obs_horizon=args.obs_horizon,
+        window_summary=args.window_summary,
         condition_on_failure=args.condition_on_failure,
         steps=args.steps,
         seed=args.seed,
@@ -244,6 +245,12 @@ def add_parsers(verb) -> None:
         type=_positive_int,
         default=1,
         help="states the policy looks at: the newest and the N - 1 before it (1)",
+    )
+    train.add_argument(
+        "--window-summary",
+        action="store_true",
+        help="with --obs-horizon > 1: the network sees the window's mean and newest state, a "
+        "built-in filter for noisy observations",
     )
     train.add_argument(
         "--condition-on-failure",

@@ -16,7 +16,8 @@ A spec is a YAML or JSON file::
 Episode ``i`` of a run with seed ``s`` draws its perturbation (entry by weight, then each
 parameter uniformly in its range) from a generator seeded by ``(s, i)`` only, so the draw does not
 depend on the backend, the worker count or the order episodes finish in.
-Each bundled task ships two specs, ``nominal`` and ``failures`` (``robofail/failgen/specs/``).
+Each bundled task ships the specs ``nominal``, ``failures``, ``policy_failures`` and
+``observation_faults`` (``robofail/failgen/specs/``; pick_place also ``camera_faults``).
 """
 
 from __future__ import annotations

@@ -43,6 +43,10 @@ class RecoveryConfig:
     layers: int = 3
     obs_horizon: int = 1
     """States per input (K): the newest and the K - 1 before it, oldest first."""
+    window_summary: bool = False
+    """With K > 1, the MLP sees the window's mean and its newest state (2 S numbers) instead of
+    all K S of them: a noise filter built in (the mean of K noisy states has 1/sqrt(K) of their
+    noise) that a small network need not learn from a few hundred recoveries."""
 
 
 def state_windows(states: np.ndarray, history: np.ndarray | None, length: int) -> np.ndarray:
@@ -73,11 +77,27 @@ def chunk_targets(
     return padded[np.arange(t)[:, None] + np.arange(horizon)[None]]
 
 
+def summary_matrix(config: RecoveryConfig) -> np.ndarray | None:
+    """(K S, 2 S) matrix taking a flattened window (oldest first) to [its mean, its newest
+    state], or None when the network sees the window whole (``window_summary`` off or K = 1).
+    Linear, so the export folds it into the first layer."""
+    k, s = config.obs_horizon, len(config.state_names)
+    if not config.window_summary or k == 1:
+        return None
+    eye = np.eye(s)
+    newest = np.zeros((k * s, s))
+    newest[-s:] = eye
+    return np.concatenate([np.tile(eye / k, (k, 1)), newest], axis=1)
+
+
 def build_network(config: RecoveryConfig, state_mean, state_std, seed: int):
-    """The torch module: standardise, flatten the window, MLP, tanh, map to the action bounds;
-    (N, S) or (N, K, S) in, (N, H, A) out."""
+    """The torch module: standardise, flatten the window (or summarise it, see
+    :func:`summary_matrix`), MLP, tanh, map to the action bounds; (N, S) or (N, K, S) in,
+    (N, H, A) out."""
     import torch
     from torch import nn
+
+    summary = summary_matrix(config)
 
     class RecoveryNet(nn.Module):
         def __init__(self) -> None:
@@ -85,11 +105,8 @@ def build_network(config: RecoveryConfig, state_mean, state_std, seed: int):
             torch.manual_seed(seed)
             s, f = len(config.state_names), len(config.failure_types)
             a = len(config.action_names)
-            sizes = (
-                [s * config.obs_horizon + f]
-                + [config.hidden] * config.layers
-                + [config.horizon * a]
-            )
+            features = s * config.obs_horizon if summary is None else summary.shape[1]
+            sizes = [features + f] + [config.hidden] * config.layers + [config.horizon * a]
             layers: list[nn.Module] = []
             for i in range(len(sizes) - 1):
                 layers.append(nn.Linear(sizes[i], sizes[i + 1]))
@@ -101,9 +118,12 @@ def build_network(config: RecoveryConfig, state_mean, state_std, seed: int):
             self.register_buffer("state_std", as_tensor(state_std))
             self.register_buffer("action_low", as_tensor(config.action_low))
             self.register_buffer("action_high", as_tensor(config.action_high))
+            self.summary = None if summary is None else as_tensor(summary)
 
         def forward(self, state, failure=None):
             x = ((state - self.state_mean) / self.state_std).reshape(len(state), -1)
+            if self.summary is not None:
+                x = x @ self.summary
             if failure is not None:
                 x = torch.cat([x, failure], dim=1)
             y = torch.tanh(self.mlp(x)).reshape(len(state), config.horizon, -1)
@@ -201,6 +221,9 @@ def export_onnx(net, config: RecoveryConfig):
         for m in net.mlp
         if isinstance(m, torch.nn.Linear)
     ]
+    summary = summary_matrix(config)
+    if summary is not None:  # fold the window summary into the first layer
+        weights[0] = (summary @ weights[0][0], weights[0][1])
     g = GraphBuilder("state", shape if len(shape) > 1 else s)
     x = g.standardise(g.input, net.state_mean.numpy(), net.state_std.numpy())
     if len(shape) > 1:

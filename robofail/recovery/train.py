@@ -109,6 +109,7 @@ def train_recovery_policy(
     horizon: int = 8,
     exec_horizon: int = 2,
     obs_horizon: int = 1,
+    window_summary: bool = False,
     condition_on_failure: bool = False,
     hidden: int = 256,
     layers: int = 3,
@@ -123,6 +124,8 @@ def train_recovery_policy(
         task: expected task (checked against the data).
         horizon, exec_horizon: chunk length H, and actions executed per inference.
         obs_horizon: states the policy looks at (K: the newest and the K - 1 before it).
+        window_summary: with K > 1, feed the network the window's mean and newest state
+            (:attr:`~robofail.recovery.model.RecoveryConfig.window_summary`).
         condition_on_failure: add a one-hot failure type input (the supervisor must then be told
             the type; unknown is all zeros).
         hidden, layers: MLP size.
@@ -138,6 +141,10 @@ def train_recovery_policy(
         raise InvalidInputError(f"need 1 <= exec_horizon <= horizon, got {exec_horizon}/{horizon}")
     if obs_horizon < 1:
         raise InvalidInputError(f"obs_horizon must be >= 1, got {obs_horizon}")
+    if window_summary and obs_horizon == 1:
+        raise InvalidInputError(
+            "a window summary needs a window: pass --obs-horizon > 1 with --window-summary"
+        )
     paths = [data] if isinstance(data, str | Path) else list(data)
     from robofail.folders import check_writable
 
@@ -170,6 +177,7 @@ def train_recovery_policy(
         hidden=hidden,
         layers=layers,
         obs_horizon=obs_horizon,
+        window_summary=window_summary,
     )
     start = time.perf_counter()
     net, loss = train_recovery(

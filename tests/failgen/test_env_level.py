@@ -253,6 +253,18 @@ def test_observation_faults_leave_the_simulation_alone(envs):
         wrapped.close()
 
 
+@pytest.mark.parametrize("task", ["pick_place", "push", "peg_insert"])
+def test_observation_faults_spec_is_the_sensing_part_of_policy_failures(task):
+    from robofail.failgen.spec import load_spec, shipped_spec_names
+
+    assert "observation_faults" in shipped_spec_names(task)
+    sensing = load_spec("observation_faults", task)
+    kinds = {entry.kind for entry in sensing.entries}
+    assert kinds == {"obs_noise", "obs_bias", "obs_dropout"}
+    assert kinds <= {entry.kind for entry in load_spec("policy_failures", task).entries}
+    assert sensing.source == "policy" and sensing.task == task
+
+
 def test_obs_dropout_holds_the_previous_observation():
     p = make("obs_dropout", prob=1.0, start=2)
     p.on_reset(None, np.random.default_rng(0))

@@ -12,6 +12,7 @@ from robofail.recovery.model import (
     chunk_targets,
     export_onnx,
     state_windows,
+    summary_matrix,
     train_recovery,
 )
 from robofail.tasks import make_env, make_expert
@@ -42,11 +43,11 @@ def expert_pairs(task: str, episodes: int, horizon: int, obs_horizon: int = 1):
 
 @pytest.fixture(
     scope="module",
-    params=[(False, 1), (True, 1), (False, 4)],
-    ids=["plain", "failure-conditioned", "windowed"],
+    params=[(False, 1, False), (True, 1, False), (False, 4, False), (False, 4, True)],
+    ids=["plain", "failure-conditioned", "windowed", "window-summary"],
 )
 def exported(request, tmp_path_factory):
-    conditioned, obs_horizon = request.param
+    conditioned, obs_horizon, summary = request.param
     env, states, targets = expert_pairs("push", 4, horizon=8, obs_horizon=obs_horizon)
     types = ["slip", "push"] if conditioned else []
     config = RecoveryConfig(
@@ -58,6 +59,7 @@ def exported(request, tmp_path_factory):
         failure_types=types,
         hidden=64,
         obs_horizon=obs_horizon,
+        window_summary=summary,
     )
     names = [types[i % 2] for i in range(len(states))] if types else None
     net, _ = train_recovery(states, targets, config, failure_types=names, steps=200)
@@ -130,3 +132,35 @@ def test_state_windows_continue_from_the_history_and_pad_with_the_earliest_state
     np.testing.assert_array_equal(padded[0], [states[0]] * 3)
     np.testing.assert_array_equal(padded[1], [states[0], states[0], states[1]])
     np.testing.assert_array_equal(state_windows(states, history, 1)[:, 0], states)
+
+
+def test_window_summary_is_the_mean_and_the_newest_state_and_is_only_used_with_a_window():
+    def config(k, summary=True):
+        return RecoveryConfig("push", ["a", "b"], ["u"], [-1.0], [1.0], obs_horizon=k,
+                              window_summary=summary)  # fmt: skip
+
+    window = np.array([[1.0, 10.0], [2.0, 20.0], [6.0, 30.0]])  # (K=3, S=2), oldest first
+    summary = window.reshape(-1) @ summary_matrix(config(3))
+    np.testing.assert_allclose(summary, [3.0, 20.0, 6.0, 30.0])
+    assert summary_matrix(config(1)) is None and summary_matrix(config(3, False)) is None
+
+
+def test_a_noisy_window_is_averaged_before_the_network_sees_it():
+    """Two windows with the same mean and newest state give the same chunk, whatever the
+    states between: the summarised network cannot latch onto one noisy sample."""
+    env = make_env("push")
+    names = list(env.state_names)
+    k, s, a = 4, len(names), len(env.action_names)
+    config = RecoveryConfig("push", names, list(env.action_names), [-1.0] * a, [1.0] * a,
+                            hidden=32, obs_horizon=k, window_summary=True)  # fmt: skip
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(64, k, s)).astype(np.float32)
+    net, _ = train_recovery(states, rng.uniform(-1, 1, (64, 8, a)), config, steps=20)
+    first = rng.normal(size=(k, s)).astype(np.float32)
+    second = first.copy()
+    shift = rng.normal(size=s).astype(np.float32)
+    second[0] += shift
+    second[1] -= shift  # same mean, same newest state
+    with torch.no_grad():
+        out = net(torch.as_tensor(np.stack([first, second])))
+    np.testing.assert_allclose(out[0].numpy(), out[1].numpy(), atol=1e-5)

@@ -142,6 +142,8 @@ def test_recovery_verbs_reject_bad_input_in_one_line(failures: Path, tmp_path: P
           str(tmp_path / "r.h5"), "--after", "1.5"], "--after"),
         (["train-recovery", "--data", str(failures), "--out", str(tmp_path / "m")],
          "not recovery data"),
+        (["train-recovery", "--data", str(failures), "--window-summary", "--out",
+          str(tmp_path / "m")], "--obs-horizon > 1"),
         (["export", "--recovery", str(tmp_path), "--out", str(tmp_path / "x.onnx")],
          "not a saved recovery policy"),
     ]  # fmt: skip
@@ -196,7 +198,8 @@ def test_dagger_round_labels_learner_states_and_trains_a_windowed_policy(
     model, onnx_file = tmp_path / "windowed", tmp_path / "windowed.onnx"
     trained = run_cli(
         "train-recovery", "--task", "pick_place", "--data", str(recovery / "rec.h5"),
-        str(dagger), "--obs-horizon", "4", "--steps", "100", "--out", str(model),
+        str(dagger), "--obs-horizon", "4", "--window-summary", "--steps", "100", "--out",
+        str(model),
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     exported = run_cli("export", "--recovery", str(model), "--out", str(onnx_file))
