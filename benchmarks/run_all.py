@@ -4,24 +4,25 @@ Each script runs as a subprocess from the repository root with its default argum
 faults table: the arguments that produced ``results/camera_faults.json``), in this order, the
 rough wall-clock time on the 2-core reference machine in brackets:
 
-=================  ===============================  =============================================
-name               script                           time
-=================  ===============================  =============================================
-bad_inputs         bad_inputs.py                    ~2 min
-sim                bench_sim.py                     ~1 min
-experts            bench_experts.py                 ~2 min
-policy             bench_policy.py                  ~1 min
-recovery           bench_recovery.py                ~1 min
-monitor            bench_monitor.py                 ~6 min (10^6 updates in the memory run)
-generate           bench_generate.py                ~2 min
-failure_table      bench_failure_table.py           ~3 min
-camera_faults      bench_failure_table.py ...       ~4 min (camera images)
-policy_quality     bench_policy_quality.py          ~15 min: demos + training, 3 tasks (long)
-monitor_quality    bench_monitor_quality.py         ~25 min: ~20 recording its datasets (long)
-closed_loop        bench_closed_loop.py             ~40 min: recovery data, training, 3 arms (long)
-soak               soak.py                          set by soak.py (long)
-determinism        determinism.py                   ~12 min: two quickstart runs (long)
-=================  ===============================  =============================================
+===================  ===========================  ================================================
+name                 script                       time
+===================  ===========================  ================================================
+bad_inputs           bad_inputs.py                ~2 min
+sim                  bench_sim.py                 ~1 min
+experts              bench_experts.py             ~2 min
+policy               bench_policy.py              ~1 min
+recovery             bench_recovery.py            ~1 min
+monitor              bench_monitor.py             ~6 min (10^6 updates in the memory run)
+generate             bench_generate.py            ~2 min
+failure_table        bench_failure_table.py       ~3 min
+camera_faults        bench_failure_table.py ...   ~4 min (camera images)
+policy_quality       bench_policy_quality.py      ~15 min: demos + training, 3 tasks (long)
+monitor_quality      bench_monitor_quality.py     ~25 min: ~20 recording its datasets (long)
+closed_loop          bench_closed_loop.py         ~40 min: recovery data, training, 3 arms (long)
+closed_loop_sensing  bench_closed_loop.py ...     ~25 min: same recovery, sensing faults (long)
+soak                 soak.py                      set by soak.py (long)
+determinism          determinism.py               ~12 min: two quickstart runs (long)
+===================  ===========================  ================================================
 
 The long ones need datasets that the ones before them make (``runs/bench_policy_quality`` ->
 ``runs/bench_monitor_quality`` -> ``runs/bench_closed_loop``); ``--quick`` skips them (and the
@@ -679,6 +680,9 @@ class Benchmark:
         return " ".join(["python", f"benchmarks/{self.script}", *self.args])
 
 
+SENSING_ARGS = (
+    *("--spec", "observation_faults", "--json", "benchmarks/results/closed_loop_sensing.json"),
+)
 CAMERA_FAULTS_ARGS = (
     *("--tasks", "pick_place", "--spec", "camera_faults", "--n-failures", "200"),
     *("--json", "benchmarks/results/camera_faults.json"),
@@ -721,6 +725,10 @@ BENCHMARKS = (
     Benchmark(
         "closed_loop", "Closed loop", "bench_closed_loop.py", "closed_loop.json", 40,
         render_closed_loop, long=True,
+    ),
+    Benchmark(
+        "closed_loop_sensing", "Closed loop: sensing faults", "bench_closed_loop.py",
+        "closed_loop_sensing.json", 25, render_closed_loop, long=True, args=SENSING_ARGS,
     ),
     Benchmark("soak", "Soak", "soak.py", "soak.json", None, render_soak, long=True),
     Benchmark(
