@@ -158,6 +158,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
         recovery=str(onnx_file),
         spec=args.spec,
         seed=args.seed,
+        max_recovery_steps=args.max_recovery_steps,
     )
     result = closed_loop(settings, args.n, workers=args.workers)
     shares = recoverability(failures, data)
@@ -194,6 +195,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
         "window_summary": args.window_summary,
         "extra_failures": args.extra_failures,
         "train_steps": args.train_steps,
+        "max_recovery_steps": args.max_recovery_steps,
         "dagger_rounds": args.dagger_rounds,
         "teacher": args.teacher,
     }
@@ -238,6 +240,9 @@ def main() -> None:
         default="privileged",
         help="expert whose recoverability >= 0.5 makes a family recoverable (default: the "
         "privileged expert's; the observation expert's share is a lower bound)",
+    )
+    parser.add_argument(
+        "--max-recovery-steps", type=int, default=24, help="steps recovery may act per alarm (24)"
     )
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=500)
