@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from robofail.errors import InvalidInputError
 from robofail.tasks.base import MocapTaskEnv, wrap_angle
 
 
@@ -115,9 +116,9 @@ class ObservedScene:
         """Take ``state`` (S,) (the env's ``state_names`` order) as the current observation."""
         state = np.asarray(state, dtype=np.float64)
         if state.shape != (len(self._index),):
-            raise ValueError(
+            raise InvalidInputError(
                 f"state observation of shape {state.shape}; {self.sim.task_name} has "
-                f"{len(self._index)} state fields"
+                f"{len(self._index)} state fields: pass obs['state'] of this task's env"
             )
         self._state = state
 

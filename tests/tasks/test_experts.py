@@ -4,6 +4,7 @@ from perturbed states. The 200-seed figures of the acceptance criteria are the s
 import numpy as np
 import pytest
 
+from robofail.errors import InvalidInputError
 from robofail.failgen.perturbation import make_perturbation
 from robofail.failgen.wrappers import PerturbationWrapper
 from robofail.tasks import TASKS, make_env, make_expert
@@ -88,6 +89,8 @@ def test_observation_expert_plans_with_what_the_observation_shows():
     np.testing.assert_allclose(observed.env.block_pos()[0], env.block_pos()[0] + 0.03, atol=1e-6)
     np.testing.assert_allclose(observed.env.goal_error(), env.goal_error() - [0, 0.02], atol=1e-6)
     assert observed.env.ee_target_yaw == env.ee_target_yaw  # the controller's own command
+    with pytest.raises(InvalidInputError, match="state fields"):  # another task's state
+        observed.observe({"state": shifted[:-1]})
 
 
 def test_an_observation_bias_fails_the_observation_expert_not_the_privileged_one():
