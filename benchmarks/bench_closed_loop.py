@@ -114,10 +114,15 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     failures = Path(args.failures) / task / "test_failures"
     data = out / "recovery.h5"
     workers = str(args.workers)
-    if not data.exists():
-        robofail("recovery-data", "--task", task, "--failures", str(failures), "--monitor",
-                 str(monitor), "--out", str(data), "--workers", workers,
-                 "--teacher", args.teacher)  # fmt: skip
+
+    def recovery_data(source: Path, target: Path, *more: str) -> None:
+        """``robofail recovery-data`` from the failures ``source`` to ``target``, unless done."""
+        if not target.exists():
+            robofail("recovery-data", "--task", task, "--failures", str(source), "--monitor",
+                     str(monitor), "--out", str(target), "--workers", workers,
+                     "--teacher", args.teacher, *more)  # fmt: skip
+
+    recovery_data(failures, data)
     datasets = [data]
     if args.extra_failures:
         extra, extra_data = out / "obs_failures", out / "recovery_obs.h5"
@@ -125,10 +130,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
             robofail("generate", "--task", task, "--spec", "observation_faults", "--policy",
                      str(policy), "-n", str(args.extra_failures), "--seed", str(EXTRA_SEED),
                      "--workers", workers, "--out", str(extra))  # fmt: skip
-        if not extra_data.exists():
-            robofail("recovery-data", "--task", task, "--failures", str(extra), "--monitor",
-                     str(monitor), "--out", str(extra_data), "--workers", workers,
-                     "--teacher", args.teacher)  # fmt: skip
+        recovery_data(extra, extra_data)
         datasets.append(extra_data)
     for round_ in range(args.dagger_rounds + 1):
         stem = "recovery" if round_ == 0 else f"recovery_dagger{round_}"
@@ -138,11 +140,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
             learner = out / (
                 "recovery.onnx" if round_ == 1 else f"recovery_dagger{round_ - 1}.onnx"
             )
-            if not learned.exists():
-                robofail("recovery-data", "--task", task, "--failures", str(failures),
-                         "--monitor", str(monitor), "--learner", str(learner), "--out",
-                         str(learned), "--workers", workers,
-                         "--teacher", args.teacher)  # fmt: skip
+            recovery_data(failures, learned, "--learner", str(learner))
             datasets.append(learned)
         if not model.exists():
             summary = ["--window-summary"] if args.window_summary else []
