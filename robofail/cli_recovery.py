@@ -243,14 +243,15 @@ def add_parsers(verb) -> None:
     train.add_argument(
         "--obs-horizon",
         type=_positive_int,
-        default=1,
-        help="states the policy looks at: the newest and the N - 1 before it (1)",
+        default=8,
+        help="states the policy looks at: the newest and the N - 1 before it (8)",
     )
     train.add_argument(
         "--window-summary",
-        action="store_true",
-        help="with --obs-horizon > 1: the network sees the window's mean and newest state, a "
-        "built-in filter for noisy observations",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the network sees the window's mean and newest state, a built-in filter for noisy "
+        "observations (default: on when --obs-horizon > 1)",
     )
     train.add_argument(
         "--condition-on-failure",

@@ -117,7 +117,11 @@ def test_exported_policy_matches_torch_on_recovery_states(recovery: Path) -> Non
     import torch
 
     net, config, _ = load_recovery_model(recovery / "model")
-    states, chunks, _, _ = recovery_pairs(recovery / "rec.h5", config.horizon, [0, 1, 2])
+    states, chunks, _, _ = recovery_pairs(
+        recovery / "rec.h5", config.horizon, [0, 1, 2], config.obs_horizon
+    )
+    assert config.obs_horizon == 8 and config.window_summary  # the CLI's defaults
+    assert states.shape[1:] == (8, len(config.state_names))
     assert chunks.shape[1:] == (config.horizon, len(config.action_names))
     env = task_env("pick_place")
     policy = RecoveryPolicy.load(
@@ -142,8 +146,8 @@ def test_recovery_verbs_reject_bad_input_in_one_line(failures: Path, tmp_path: P
           str(tmp_path / "r.h5"), "--after", "1.5"], "--after"),
         (["train-recovery", "--data", str(failures), "--out", str(tmp_path / "m")],
          "not recovery data"),
-        (["train-recovery", "--data", str(failures), "--window-summary", "--out",
-          str(tmp_path / "m")], "--obs-horizon > 1"),
+        (["train-recovery", "--data", str(failures), "--obs-horizon", "1", "--window-summary",
+          "--out", str(tmp_path / "m")], "--obs-horizon > 1"),
         (["export", "--recovery", str(tmp_path), "--out", str(tmp_path / "x.onnx")],
          "not a saved recovery policy"),
     ]  # fmt: skip
