@@ -9,11 +9,17 @@ monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
    ``--failures``/<task>/test_failures (``policy_failures`` spec, seed 302) from their onset,
    halfway to the failure and the monitor's first alarm, clean and with 0.1 action noise; the
    verified recoveries are kept. The other expert runs once, clean, from every start. A family's
-   *recoverability* by an expert is the share of its failed episodes that expert rescued from
-   at least one start (simulator-verified): *privileged* (the expert reads the simulator's true
-   state) and *observable* (the observation expert plans from the state observation the
-   controller sees, faults included). Families with recoverability >= 0.5 by ``--judge``
-   (default ``privileged``) are the recoverable ones; both shares are reported. The observable
+   *recoverability* by an expert is the share of its failed episodes (those above and, with
+   ``--extra-failures``, those below) that expert rescued, simulator-verified, from the
+   monitor's first alarm (``--judge-start alarm``, the default: where the supervisor hands over
+   to the recovery policy) or from at least one start (``any``): *privileged* (the expert reads
+   the simulator's true state) and *observable* (the observation expert plans from the state
+   observation the controller sees, faults included). Families with recoverability >= 0.5 by
+   ``--judge`` (default ``privileged``) are the recoverable ones; all four shares are reported.
+   Judged from the first alarm, obs_dropout is not recoverable on any bundled task (the
+   privileged expert rescues 45 / 46 / 33 % of pick_place / push / peg_insert's dropout
+   failures from there, 100 % from their onset: a stale frame does its damage before the
+   monitor sees it), while obs_bias and obs_noise are (71-100 %). The observable
    share is only a lower bound on what an observation-driven recovery can do: the observation
    expert's 8 mm / 0.08 rad grasp gate never holds on noisy observations, so it rescues 1 % of
    pick_place's obs_noise failures, while the learned recovery (which averages its window)
@@ -58,7 +64,7 @@ from robofail.recovery.closed_loop import (
     format_table,
     plot_bars,
 )
-from robofail.recovery.data import EXPERTS
+from robofail.recovery.data import EXPERTS, START_KINDS
 
 RECOVERABLE = 0.5
 """Recoverability from which a family counts as recoverable."""
@@ -70,29 +76,49 @@ def robofail(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "robofail.cli", *args], check=True)
 
 
-def recoverability(failures: Path, recovery: Path) -> dict[str, dict]:
-    """Per failure type: failed episodes and, per expert (``privileged``, ``observation``), those
-    it rescued (verified) from at least one start and the share; None for an expert the
-    recovery data did not run (data written before the observation expert existed)."""
-    with open_dataset(failures) as dataset:
-        failed = {
-            label.source: label.failure_type for label in dataset.labels() if not label.success
-        }
-    with open_dataset(recovery) as dataset:
-        experts = dataset.info.extra.get("experts", [EXPERTS[0]])
-        rescued: dict[str, set[str]] = {expert: set() for expert in experts}
-        for episode in dataset:
-            expert = experts[int(episode.extras.get("expert", 0))]
-            rescued[expert].add(episode.label.source.rsplit("@", 1)[0])
+def recoverability(sources: list[tuple[Path, Path]]) -> dict[str, dict]:
+    """Per failure type, over the (failures, recovery data) pairs ``sources``: failed episodes
+    and, per expert (``privileged``, ``observation``), those it rescued (verified) from at least
+    one start and those it rescued from the monitor's first alarm (where the supervisor hands
+    over), with their shares; None for an expert the recovery data did not run (data written
+    before the observation expert existed)."""
+    failed: dict[str, str] = {}
+    rescued: dict[str, set[str]] = {}
+    at_alarm: dict[str, set[str]] = {}
+    alarm = START_KINDS.index("first_alarm")
+    for failures, recovery in sources:
+        with open_dataset(failures) as dataset:
+            prefix = f"{failures}:"  # sources of two datasets may coincide
+            failed.update(
+                (prefix + label.source, label.failure_type)
+                for label in dataset.labels()
+                if not label.success
+            )
+        with open_dataset(recovery) as dataset:
+            experts = dataset.info.extra.get("experts", [EXPERTS[0]])
+            for expert in experts:
+                rescued.setdefault(expert, set())
+                at_alarm.setdefault(expert, set())
+            for episode in dataset:
+                expert = experts[int(episode.extras.get("expert", 0))]
+                source = prefix + episode.label.source.rsplit("@", 1)[0]
+                rescued[expert].add(source)
+                if int(episode.extras.get("start_kind", -1)) == alarm:
+                    at_alarm[expert].add(source)
     table: dict[str, dict] = {}
     for source, kind in failed.items():
-        row = table.setdefault(kind, {"failures": 0, **{e: 0 for e in rescued}})
+        counts = {key: 0 for e in rescued for key in (e, f"{e}_at_alarm")}
+        row = table.setdefault(kind, {"failures": 0, **counts})
         row["failures"] += 1
-        for expert, sources in rescued.items():
-            row[expert] += source in sources
+        for expert in rescued:
+            row[expert] += source in rescued[expert]
+            row[f"{expert}_at_alarm"] += source in at_alarm[expert]
     for row in table.values():
         for expert in EXPERTS:
-            row[f"{expert}_share"] = row[expert] / row["failures"] if expert in row else None
+            ran = expert in row
+            row[f"{expert}_share"] = row[expert] / row["failures"] if ran else None
+            at = row[f"{expert}_at_alarm"] / row["failures"] if ran else None
+            row[f"{expert}_share_at_alarm"] = at
     return dict(sorted(table.items()))
 
 
@@ -123,7 +149,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
                      "--teacher", args.teacher, *more)  # fmt: skip
 
     recovery_data(failures, data)
-    datasets = [data]
+    datasets, judged_on = [data], [(failures, data)]
     if args.extra_failures:
         extra, extra_data = out / "obs_failures", out / "recovery_obs.h5"
         if not (extra / "manifest.json").exists():
@@ -132,6 +158,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
                      "--workers", workers, "--out", str(extra))  # fmt: skip
         recovery_data(extra, extra_data)
         datasets.append(extra_data)
+        judged_on.append((extra, extra_data))
     for round_ in range(args.dagger_rounds + 1):
         stem = "recovery" if round_ == 0 else f"recovery_dagger{round_}"
         model, onnx_file = out / stem, out / f"{stem}.onnx"
@@ -159,13 +186,19 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
         max_recovery_steps=args.max_recovery_steps,
     )
     result = closed_loop(settings, args.n, workers=args.workers)
-    shares = recoverability(failures, data)
+    shares = recoverability(judged_on)
     base, recovered = result["arms"]["base"]["by_family"], result["arms"]["recovery"]["by_family"]
-    judged = f"{args.judge}_share"
+    judged = f"{args.judge}_share" + ("_at_alarm" if args.judge_start == "alarm" else "")
     gains = {
         family: {
             "recoverability_privileged": shares.get(family, {}).get("privileged_share"),
             "recoverability_observable": shares.get(family, {}).get("observation_share"),
+            "recoverability_privileged_at_alarm": shares.get(family, {}).get(
+                "privileged_share_at_alarm"
+            ),
+            "recoverability_observable_at_alarm": shares.get(family, {}).get(
+                "observation_share_at_alarm"
+            ),
             "recoverable": (shares.get(family, {}).get(judged) or 0) >= RECOVERABLE,
             "base": base[family]["success_rate"],
             "recovery": recovered[family]["success_rate"],
@@ -176,12 +209,17 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     }
     print(f"\n== {task}: {args.n} episodes of {args.spec}, seed {args.seed} ==")
     print(format_table(result))
-    print(f"{'family':<15}{'privileged':>11}{'observable':>11}{'base':>7}{'recovery':>10}"
-          f"{'gain':>8}")  # fmt: skip
+    print(f"{'family':<15}{'privileged':>11}{'at alarm':>9}{'observable':>11}{'at alarm':>9}"
+          f"{'base':>7}{'recovery':>10}{'gain':>8}")  # fmt: skip
     for family, row in gains.items():
         cells = "".join(
-            f"{'-' if share is None else f'{share:.0%}':>11}"
-            for share in (row["recoverability_privileged"], row["recoverability_observable"])
+            f"{'-' if share is None else f'{share:.0%}':>{width}}"
+            for share, width in (
+                (row["recoverability_privileged"], 11),
+                (row["recoverability_privileged_at_alarm"], 9),
+                (row["recoverability_observable"], 11),
+                (row["recoverability_observable_at_alarm"], 9),
+            )
         )
         print(f"{family:<15}{cells}{row['base']:>7.0%}{row['recovery']:>10.0%}"
               f"{row['gain_points']:>+7.0f}p{' *' if row['recoverable'] else ''}")  # fmt: skip
@@ -198,7 +236,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
         "teacher": args.teacher,
     }
     return {**result, "recoverability": shares, "families": gains, "chart": str(chart),
-            "recovery_method": method, "judge": args.judge,
+            "recovery_method": method, "judge": args.judge, "judge_start": args.judge_start,
             "pooled_gain_recoverable": pooled_gain(gains)}  # fmt: skip
 
 
@@ -240,6 +278,13 @@ def main() -> None:
         "privileged expert's; the observation expert's share is a lower bound)",
     )
     parser.add_argument(
+        "--judge-start",
+        choices=("alarm", "any"),
+        default="alarm",
+        help="recoverability from the monitor's first alarm, where the supervisor hands over "
+        "(default), or from any start (onset, halfway, first alarm)",
+    )
+    parser.add_argument(
         "--max-recovery-steps", type=int, default=24, help="steps recovery may act per alarm (24)"
     )
     parser.add_argument("-n", type=int, default=200)
@@ -248,8 +293,9 @@ def main() -> None:
     parser.add_argument("--json", default="benchmarks/results/closed_loop.json")
     args = parser.parse_args()
     results = {task: run_task(task, args) for task in args.tasks}
+    where = "from the first alarm" if args.judge_start == "alarm" else "from any start"
     print(
-        f"\nrecoverable families ({args.judge} expert's recoverability >= 50 %): "
+        f"\nrecoverable families ({args.judge} expert's recoverability {where} >= 50 %): "
         "recovery - base, points"
     )
     for task, result in results.items():
@@ -266,6 +312,7 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "recoverable_threshold": RECOVERABLE,
         "judge": args.judge,
+        "judge_start": args.judge_start,
         "tasks": results,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

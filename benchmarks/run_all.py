@@ -462,23 +462,28 @@ def mean_accuracy_table(data: dict) -> Lines:
     return table(["method", *(f"alpha {a}" for a in alphas)], rows)
 
 
+RECOVERABILITY_HEADERS = ["privileged", "at alarm", "observable", "at alarm"]
+
+
 def render_closed_loop(data: dict) -> Lines:
     """Per task: per arm success rate and mean time to success; per family success rates,
     recoverability (privileged and observable) and the gain of recovery over the base policy;
     the pooled gain over the recoverable families."""
     threshold = data.get("recoverable_threshold")
     judge = "observation" if data.get("judge") == "observation" else "privileged"
+    at_alarm = data.get("judge_start") == "alarm"
     lines = [
         *closed_loop_arms_table(data),
         "",
         "Success: share of episodes that succeeded; time: mean simulated seconds to success "
         "(abort/retry: resets included). Gain: recovery - base, percentage points. "
         "Recoverability: share of the family's failed episodes (generated, not the evaluation "
-        "episodes) the scripted expert rescued, verified in simulation: privileged, the expert "
-        "reads the simulator's true state; observable, it plans from the state observation the "
-        "controller sees, faults included. Recoverable: the "
-        f"{'observable' if judge == 'observation' else 'privileged'} recoverability is at least "
-        f"{pct(threshold, 0)}.",
+        "episodes) the scripted expert rescued, verified in simulation, from any start (onset, "
+        "halfway, first alarm) and from the monitor's first alarm (where the supervisor hands "
+        "over): privileged, the expert reads the simulator's true state; observable, it plans "
+        "from the state observation the controller sees, faults included. Recoverable: the "
+        f"{'observable' if judge == 'observation' else 'privileged'} recoverability"
+        f"{' from the first alarm' if at_alarm else ''} is at least {pct(threshold, 0)}.",
     ]
     for task, result in data["tasks"].items():
         arms = result["arms"]
@@ -499,7 +504,9 @@ def render_closed_loop(data: dict) -> Lines:
                     num(count, "d"),
                     *rates,
                     pct(gain.get("recoverability_privileged"), 0),
+                    pct(gain.get("recoverability_privileged_at_alarm"), 0),
                     pct(gain.get("recoverability_observable"), 0),
+                    pct(gain.get("recoverability_observable_at_alarm"), 0),
                     "yes" if gain.get("recoverable") else "no",
                     num(gain.get("gain_points"), "+.0f"),
                 ]
@@ -512,7 +519,7 @@ def render_closed_loop(data: dict) -> Lines:
             f"{num(settings.get('n'), 'd')} episodes of {settings.get('spec', '-')}, seed "
             f"{num(settings.get('seed'), 'd')}.",
             "",
-            *table([*headers, "privileged", "observable", "recoverable", "gain (points)"], rows),
+            *table([*headers, *RECOVERABILITY_HEADERS, "recoverable", "gain (points)"], rows),
             "",
             "Pooled gain over the recoverable families: "
             f"{num(result.get('pooled_gain_recoverable'), '+.0f')} points.",

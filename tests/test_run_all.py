@@ -37,6 +37,7 @@ CLOSED_LOOP = {
     "machine": {"platform": "Synthetic-1.0", "python": "3.11"},
     "recoverable_threshold": 0.5,
     "judge": "observation",
+    "judge_start": "alarm",
     "tasks": {
         "pick_place": {
             "arms": {
@@ -49,14 +50,18 @@ CLOSED_LOOP = {
             "families": {
                 "friction": {
                     "recoverability_privileged": 0.9,
+                    "recoverability_privileged_at_alarm": 0.85,
                     "recoverability_observable": 0.8,
+                    "recoverability_observable_at_alarm": 0.6,
                     "recoverable": True,
                     "gain_points": 50.0,
                     "n": 2,
                 },
                 "slip": {
                     "recoverability_privileged": 1.0,
+                    "recoverability_privileged_at_alarm": 0.5,
                     "recoverability_observable": 0.25,
+                    "recoverability_observable_at_alarm": 0.0,
                     "recoverable": False,
                     "gain_points": 50.0,
                     "n": 2,
@@ -93,8 +98,11 @@ def test_closed_loop_tables(results: Path) -> None:
     section = text[text.index("## Closed loop\n") :]
     assert "ran on Synthetic-1.0, python 3.11" in section
     assert "| pick_place | 4 | 25 % (4.0 s) | 50 % (9.5 s) | 75 % (4.5 s) |" in section
-    assert "| friction | 2 | 50 % | 50 % | 100 % | 90 % | 80 % | yes | +50 |" in section
-    assert "| slip | 2 | 0 % | 50 % | 50 % | 100 % | 25 % | no | +50 |" in section
+    assert (
+        "| friction | 2 | 50 % | 50 % | 100 % | 90 % | 85 % | 80 % | 60 % | yes | +50 |" in section
+    )
+    assert "| slip | 2 | 0 % | 50 % | 50 % | 100 % | 50 % | 25 % | 0 % | no | +50 |" in section
+    assert "observable recoverability from the first alarm is at least 50 %" in section
     assert "Pooled gain over the recoverable families: +50 points." in section
     assert "continue: synthetic" in section
 
