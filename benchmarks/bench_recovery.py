@@ -62,7 +62,9 @@ def percentiles(samples_ns: list[int]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="pick_place")
+    parser.add_argument(
+        "--task", default="pick_place", help="task of the fresh weights (a --model names its own)"
+    )
     parser.add_argument("--model", help="trained recovery folder (default: fresh weights)")
     parser.add_argument("--calls", type=int, default=20000, help="timed calls per runtime")
     parser.add_argument("--block", type=int, default=500, help="calls per alternating block")
@@ -120,7 +122,7 @@ def main() -> None:
     results = {name: percentiles(samples) for name, samples in times.items()}
     cpu_results = {name: percentiles(samples) for name, samples in cpu_times.items()}
     ratio = results["onnxruntime"]["median_us"] / results["torch_eager"]["median_us"]
-    print(f"recovery policy {args.task}: state {len(config.state_names)}, chunk "
+    print(f"recovery policy {config.task}: state {len(config.state_names)}, chunk "
           f"{config.horizon} x {len(config.action_names)}, MLP {config.layers} x {config.hidden}; "
           f"{args.calls} calls each, batch 1, one thread on core {args.cpu} "
           f"({'pinned' if pinned else 'not pinned'}); max |diff| {worst:.1e}")  # fmt: skip
@@ -135,7 +137,7 @@ def main() -> None:
     payload = {
         "benchmark": "recovery_latency",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
-        "task": args.task,
+        "task": config.task,
         "model": args.model or "fresh default network (seed 0)",
         "calls": args.calls,
         "max_abs_diff": worst,

@@ -98,10 +98,11 @@ def test_closed_loop_tables(results: Path) -> None:
     section = text[text.index("## Closed loop\n") :]
     assert "ran on Synthetic-1.0, python 3.11" in section
     assert "| pick_place | 4 | 25 % (4.0 s) | 50 % (9.5 s) | 75 % (4.5 s) |" in section
-    assert (
-        "| friction | 2 | 50 % | 50 % | 100 % | 90 % | 85 % | 80 % | 60 % | yes | +50 |" in section
-    )
-    assert "| slip | 2 | 0 % | 50 % | 50 % | 100 % | 50 % | 25 % | 0 % | no | +50 |" in section
+    rows = [
+        "| friction | 2 | 50 % | 50 % | 100 % | 90.0 % | 85.0 % | 80.0 % | 60.0 % | yes | +50 |",
+        "| slip | 2 | 0 % | 50 % | 50 % | 100.0 % | 50.0 % | 25.0 % | 0.0 % | no | +50 |",
+    ]
+    assert all(row in section for row in rows)
     assert "observable recoverability from the first alarm is at least 50 %" in section
     assert "Pooled gain over the recoverable families: +50 points." in section
     assert "continue: synthetic" in section
