@@ -90,12 +90,11 @@ def recoverability(sources: list[tuple[Path, Path]]) -> dict[str, dict]:
     over), with their shares; None for an expert the recovery data did not run (data written
     before the observation expert existed)."""
     failed: dict[str, str] = {}
-    rescued: dict[str, set[str]] = {}
-    at_alarm: dict[str, set[str]] = {}
+    rescued: dict[str, set[str]] = {}  # by expert, and by f"{expert}_at_alarm"
     alarm = START_KINDS.index("first_alarm")
     for failures, recovery in sources:
+        prefix = f"{failures}:"  # sources of two datasets may coincide
         with open_dataset(failures) as dataset:
-            prefix = f"{failures}:"  # sources of two datasets may coincide
             failed.update(
                 (prefix + label.source, label.failure_type)
                 for label in dataset.labels()
@@ -105,27 +104,24 @@ def recoverability(sources: list[tuple[Path, Path]]) -> dict[str, dict]:
             experts = dataset.info.extra.get("experts", [EXPERTS[0]])
             for expert in experts:
                 rescued.setdefault(expert, set())
-                at_alarm.setdefault(expert, set())
+                rescued.setdefault(f"{expert}_at_alarm", set())
             for episode in dataset:
                 expert = experts[int(episode.extras.get("expert", 0))]
                 source = prefix + episode.label.source.rsplit("@", 1)[0]
                 rescued[expert].add(source)
                 if int(episode.extras.get("start_kind", -1)) == alarm:
-                    at_alarm[expert].add(source)
+                    rescued[f"{expert}_at_alarm"].add(source)
     table: dict[str, dict] = {}
     for source, kind in failed.items():
-        counts = {key: 0 for e in rescued for key in (e, f"{e}_at_alarm")}
-        row = table.setdefault(kind, {"failures": 0, **counts})
+        row = table.setdefault(kind, dict.fromkeys(["failures", *rescued], 0))
         row["failures"] += 1
-        for expert in rescued:
-            row[expert] += source in rescued[expert]
-            row[f"{expert}_at_alarm"] += source in at_alarm[expert]
+        for key, sources_rescued in rescued.items():
+            row[key] += source in sources_rescued
     for row in table.values():
         for expert in EXPERTS:
-            ran = expert in row
-            row[f"{expert}_share"] = row[expert] / row["failures"] if ran else None
-            at = row[f"{expert}_at_alarm"] / row["failures"] if ran else None
-            row[f"{expert}_share_at_alarm"] = at
+            for suffix in ("", "_at_alarm"):
+                count = row.get(expert + suffix)
+                row[f"{expert}_share{suffix}"] = None if count is None else count / row["failures"]
     return dict(sorted(table.items()))
 
 
@@ -198,14 +194,13 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     judged = f"{args.judge}_share" + ("_at_alarm" if args.judge_start == "alarm" else "")
     gains = {
         family: {
-            "recoverability_privileged": shares.get(family, {}).get("privileged_share"),
-            "recoverability_observable": shares.get(family, {}).get("observation_share"),
-            "recoverability_privileged_at_alarm": shares.get(family, {}).get(
-                "privileged_share_at_alarm"
-            ),
-            "recoverability_observable_at_alarm": shares.get(family, {}).get(
-                "observation_share_at_alarm"
-            ),
+            **{
+                f"recoverability_{name}{suffix}": shares.get(family, {}).get(
+                    f"{expert}_share{suffix}"
+                )
+                for expert, name in zip(EXPERTS, ("privileged", "observable"), strict=True)
+                for suffix in ("", "_at_alarm")
+            },
             "recoverable": (shares.get(family, {}).get(judged) or 0) >= RECOVERABLE,
             "base": base[family]["success_rate"],
             "recovery": recovered[family]["success_rate"],
