@@ -16,6 +16,11 @@ ACE in numpy + window sums + thresholds) with B = 32 sampled chunks of H = 16 st
    time of each call is recorded too (``time.thread_time_ns``): on a shared machine the
    wall-clock p99 is set by other jobs' time slices, and the fraction of calls during which the
    thread lost its core (wall - CPU > 100 us, column ``desch %``) says how much.
+   The first update after an episode of the *other* implementation on the same core runs on
+   caches the other one just filled (after ~60 ms of torch: ~3x the median); those updates
+   (one per such switch, about 1 in 60) are reported apart (``after_switch``), for both
+   implementations, and the latency rows and the p99 target are over the others. A robot that
+   runs its policy on the monitor's core pays the after-switch figure on every update.
 3. **Torch-eager reference** of the *same* scores, timed the same way and interleaved episode by
    episode with the monitor (so machine load hits both alike): RND rebuilt in torch from the
    weights in the artifact's ``rnd.onnx`` (standardise, predictor and target MLPs, L2 norm of the
@@ -398,11 +403,16 @@ def interleaved_latency(
     pool: Inputs,
     updates: int,
     warmup: int,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per-update wall-clock and thread CPU time (ns) of each (reset, update) pair, run episode
-    by episode in turn (the order alternates), ``warmup`` untimed updates first."""
+    by episode in turn (the order alternates), ``warmup`` untimed updates first; and a mask
+    (updates,) bool of the updates that came right after the *other* implementation's episode
+    on the same core (the first of an episode whose predecessor was the other one)."""
     names = list(impls)
-    times = {name: (np.empty(updates, np.int64), np.empty(updates, np.int64)) for name in names}
+    times = {
+        name: (np.empty(updates, np.int64), np.empty(updates, np.int64), np.zeros(updates, bool))
+        for name in names
+    }
     clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
     for name in names:
         reset, update = impls[name]
@@ -413,13 +423,15 @@ def interleaved_latency(
                 update(embedding, chunks)
             done += len(pool[episode % len(pool)])
             episode += 1
-    filled, episode = 0, 0
+    filled, episode, previous = 0, 0, names[-1]
     while filled < updates:
         inputs = pool[episode % len(pool)][: updates - filled]
         order = names if episode % 2 == 0 else names[::-1]
         for name in order:
             reset, update = impls[name]
-            wall, cpu = times[name]
+            wall, cpu, after_switch = times[name]
+            after_switch[filled] = previous != name
+            previous = name
             reset()
             for i, (embedding, chunks) in enumerate(inputs, start=filled):
                 cpu_start = cpu_clock()
@@ -627,12 +639,15 @@ def benchmark(args: argparse.Namespace, folder: Path, calibration: dict) -> dict
             args.warmup,
         )
         parts = _parts(folder, calibration, reference, pool, args.part_calls)
-    latency = {name: summary_us(wall, cpu) for name, (wall, cpu) in times.items()}
+    latency = {name: summary_us(w[~after], c[~after]) for name, (w, c, after) in times.items()}
+    after_switch = {name: summary_us(w[after], c[after]) for name, (w, c, after) in times.items()}
     return {
         "method": method,
         "pinned_cpu": args.cpu if pinned else None,
         "parity": check,
         "latency": latency,
+        "after_switch": after_switch,
+        "after_switch_updates": int(times["monitor"][2].sum()),
         "median_ratio_monitor_over_torch": latency["monitor"]["median_us"]
         / latency["torch_eager"]["median_us"],
         "parts": parts,
@@ -680,6 +695,7 @@ def print_table(report: dict[str, Any]) -> None:
     rows = [(name, row) for name, row in latency.items()]
     rows.append((f"monitor, {report['memory']['updates']}-update run", report["memory"]["all"]))
     rows += [(f"  {name}", row) for name, row in report["parts"].items()]
+    rows += [(f"{name}, after a switch", row) for name, row in report["after_switch"].items()]
     for name, row in rows:
         cells = [row["median_us"], row["p90_us"], row["p99_us"], row["mean_us"]]
         cells += [row.get("cpu_median_us"), row.get("cpu_p99_us")]

@@ -346,8 +346,21 @@ def render_monitor(data: dict) -> Lines:
             [
                 _latency_row("Monitor.update", latency.get("monitor", {})),
                 _latency_row("torch eager, same scores", latency.get("torch_eager", {})),
+                *(
+                    _latency_row(f"{label}, first update after the other's episode", row)
+                    for label, row in (
+                        ("Monitor.update", data.get("after_switch", {}).get("monitor")),
+                        ("torch eager", data.get("after_switch", {}).get("torch_eager")),
+                    )
+                    if row
+                ),
             ],
         ),
+        "",
+        "The two implementations run episode by episode in turn on the same core; the first "
+        "update after the other one's episode runs on caches the other one filled, so those "
+        f"{num(data.get('after_switch_updates'), 'd')} updates per implementation have their own "
+        "rows; the first two rows and the targets are over the rest.",
         "",
         f"- monitor / torch median: {num(data.get('median_ratio_monitor_over_torch'), '.3f')} "
         f"(target <= {num(targets.get('median_ratio_max'), 'g')}: "
