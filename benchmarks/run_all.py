@@ -354,13 +354,25 @@ def render_monitor(data: dict) -> Lines:
                     )
                     if row
                 ),
+                *(
+                    _latency_row(
+                        f"{label}, one update per {num(data.get('period_ms'), 'g')} ms", row
+                    )
+                    for label, row in (
+                        ("Monitor.update", data.get("paced", {}).get("monitor")),
+                        ("torch eager", data.get("paced", {}).get("torch_eager")),
+                    )
+                    if row
+                ),
             ],
         ),
         "",
         "The two implementations run episode by episode in turn on the same core; the first "
         "update after the other one's episode runs on caches the other one filled, so those "
         f"{num(data.get('after_switch_updates'), 'd')} updates per implementation have their own "
-        "rows; the first two rows and the targets are over the rest.",
+        "rows; the first two rows and the targets are over the rest. The last two rows pace the "
+        f"updates at a control rate ({num(data.get('paced_updates'), 'd')} each, the thread "
+        "asleep in between, as in a robot's control loop): caches go cold between calls.",
         "",
         f"- monitor / torch median: {num(data.get('median_ratio_monitor_over_torch'), '.3f')} "
         f"(target <= {num(targets.get('median_ratio_max'), 'g')}: "
@@ -831,10 +843,13 @@ def latency_table(results_dir: Path) -> Lines:
     monitor = load(results_dir, "monitor.json")
     if monitor:
         long_run = monitor.get("memory", {}).get("all")
+        paced, period = monitor.get("paced", {}), num(monitor.get("period_ms"), "g")
         named = [
             (long_run, "Monitor.update, 10^6 updates, torch-free process"),
             (monitor["latency"]["monitor"], "Monitor.update, interleaved with torch"),
             (monitor["latency"]["torch_eager"], "same scores, torch"),
+            (paced.get("monitor"), f"Monitor.update, one per {period} ms"),
+            (paced.get("torch_eager"), f"same scores, torch, one per {period} ms"),
         ]
         for r, name in named:
             if r:
