@@ -816,6 +816,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/monitor.json"))
     parser.add_argument("--memory-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.paced_updates < 1 or not args.period_ms >= 0:
+        parser.error("--paced-updates must be >= 1 and --period-ms >= 0")
 
     if args.memory_worker:
         print(json.dumps(memory_worker(args)))

@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--json", default="benchmarks/results/recovery.json")
     parser.add_argument("--cpu", type=int, default=default_cpu(), help="core to pin to")
     args = parser.parse_args()
+    if args.paced_calls < 1 or not args.period_ms >= 0:
+        parser.error("--paced-calls must be >= 1 and --period-ms >= 0")
     pinned = pin_to_cpu(args.cpu)
 
     import onnx
@@ -125,15 +127,12 @@ def main() -> None:
                 cpu_times["torch_eager"].append(cpu_clock() - cpu_start)
             done += args.block
         paced: dict[str, list[int]] = {"onnxruntime": [], "torch_eager": []}
-        runtimes = {"onnxruntime": policy.act, "torch_eager": net}
+        runtimes = {"onnxruntime": (policy.act, states), "torch_eager": (net, inputs)}
         for i in range(args.paced_calls):
-            for name, call in runtimes.items():
-                argument = (
-                    states[i % len(states)] if name == "onnxruntime" else inputs[i % len(inputs)]
-                )
+            for name, (call, arguments) in runtimes.items():
                 time.sleep(args.period_ms / 1e3)
                 start = clock()
-                call(argument)
+                call(arguments[i % len(arguments)])
                 paced[name].append(clock() - start)
     results = {name: percentiles(samples) for name, samples in times.items()}
     paced_results = {name: percentiles(samples) for name, samples in paced.items()}
