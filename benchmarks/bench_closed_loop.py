@@ -17,13 +17,13 @@ monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
    observation the controller sees, faults included). Families with recoverability >= 0.5 by
    ``--judge`` (default ``privileged``) are the recoverable ones; all four shares are reported.
    Judged from the first alarm, obs_dropout is not recoverable on any bundled task (the
-   privileged expert rescues 45 / 46 / 33 % of pick_place / push / peg_insert's dropout
+   privileged expert rescues 38.7 / 49.7 / 36.4 % of pick_place / push / peg_insert's dropout
    failures from there, 100 % from their onset: a stale frame does its damage before the
-   monitor sees it), while obs_bias and obs_noise are (71-100 %). The observable
-   share is only a lower bound on what an observation-driven recovery can do: the observation
-   expert's 8 mm / 0.08 rad grasp gate never holds on noisy observations, so it rescues 1 % of
-   pick_place's obs_noise failures, while the learned recovery (which averages its window)
-   rescues 86 % of them at seed 600 (obs_bias: 15 % vs 73 %).
+   monitor sees it), while obs_bias and obs_noise are (63-100 %; ``closed_loop.json``). The
+   observable share is only a lower bound on what an observation-driven recovery can do: the
+   observation expert's 8 mm / 0.08 rad grasp gate never holds on noisy observations, so it
+   rescues 1 % of pick_place's obs_noise failures, while the learned recovery (which averages its
+   window) rescues 86 % of them at seed 600 (obs_bias: 15 % vs 73 %).
 2. **Recovery policy** (``robofail train-recovery``): ``--obs-horizon`` K states (default 8)
    seen through ``--window-summary`` (default on: the window's mean and newest state), trained
    on the recoveries above plus, with ``--extra-failures`` N (default 800), the recoveries from N

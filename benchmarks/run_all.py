@@ -355,22 +355,16 @@ def render_monitor(data: dict) -> Lines:
                 _latency_row("Monitor.update", latency.get("monitor", {})),
                 _latency_row("torch eager, same scores", latency.get("torch_eager", {})),
                 *(
-                    _latency_row(f"{label}, first update after the other's episode", row)
-                    for label, row in (
-                        ("Monitor.update", data.get("after_switch", {}).get("monitor")),
-                        ("torch eager", data.get("after_switch", {}).get("torch_eager")),
+                    _latency_row(f"{label}, {when}", row)
+                    for section, when in (
+                        ("after_switch", "first update after the other's episode"),
+                        ("paced", f"one update per {num(data.get('period_ms'), 'g')} ms"),
                     )
-                    if row
-                ),
-                *(
-                    _latency_row(
-                        f"{label}, one update per {num(data.get('period_ms'), 'g')} ms", row
+                    for key, label in (
+                        ("monitor", "Monitor.update"),
+                        ("torch_eager", "torch eager"),
                     )
-                    for label, row in (
-                        ("Monitor.update", data.get("paced", {}).get("monitor")),
-                        ("torch eager", data.get("paced", {}).get("torch_eager")),
-                    )
-                    if row
+                    if (row := data.get(section, {}).get(key))
                 ),
             ],
         ),
@@ -877,23 +871,21 @@ def latency_table(results_dir: Path) -> Lines:
             )
     recovery = load(results_dir, "recovery.json")
     if recovery:
-        for key, name in (
-            ("onnxruntime", "recovery, onnxruntime"),
-            ("torch_eager", "recovery, torch"),
+        period = num(recovery.get("period_ms"), "g")
+        for section, key, name in (
+            ("results", "onnxruntime", "recovery, onnxruntime"),
+            ("results", "torch_eager", "recovery, torch"),
+            ("paced", "onnxruntime", f"recovery, onnxruntime, one per {period} ms"),
         ):
-            r = recovery["results"][key]
-            rows.append(
-                [name, f"{num(r.get('median_us'), '.0f')} us", f"{num(r.get('p99_us'), '.0f')} us"]
-            )
-        r = recovery.get("paced", {}).get("onnxruntime")
-        if r:
-            rows.append(
-                [
-                    f"recovery, onnxruntime, one per {num(recovery.get('period_ms'), 'g')} ms",
-                    f"{num(r.get('median_us'), '.0f')} us",
-                    f"{num(r.get('p99_us'), '.0f')} us",
-                ]
-            )
+            r = recovery.get(section, {}).get(key)
+            if r:
+                rows.append(
+                    [
+                        name,
+                        f"{num(r.get('median_us'), '.0f')} us",
+                        f"{num(r.get('p99_us'), '.0f')} us",
+                    ]
+                )
     if not rows:
         return ["_No latency results yet._"]
     return table(["call (one CPU thread)", "median", "p99"], rows)
