@@ -143,12 +143,40 @@ def synthetic_info(fingerprint: str = FINGERPRINT) -> Any:
     )
 
 
+def _digest(path: Path) -> str:
+    """sha256 over a file's bytes, or over a folder's file names and bytes (sorted)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else "").encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
 class Fixtures:
     """Small valid files (built on first use) and damaged copies of them, under ``root``."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._count = 0
+        self.kept: dict[Path, str] = {}
+
+    def keep(self, path: Path) -> Path:
+        """Register ``path`` (a file or folder that exists) as one the case must leave exactly
+        as it was: its content digest is checked after the case runs."""
+        self.kept[path] = _digest(path)
+        return path
+
+    def copy(self, source: Path) -> Path:
+        """A copy of file or folder ``source`` in a new folder, for a case to aim at."""
+        copy = self.out(source.name)
+        if source.is_dir():
+            shutil.copytree(source, copy)
+        else:
+            shutil.copy(source, copy)
+        return copy
 
     def out(self, name: str = "out") -> Path:
         """A fresh path ``name`` in a new empty folder, for a case's output."""
@@ -450,7 +478,13 @@ def _clean(text: str) -> str:
 
 def run_case(case: Case, fixtures: Fixtures) -> Outcome:
     """Run one case and judge what came back (see the module docstring)."""
+    fixtures.kept.clear()
     outcome = _run_cli(case, fixtures) if case.cli else _run_api(case, fixtures)
+    changed = [
+        str(p) for p, digest in fixtures.kept.items() if not p.exists() or _digest(p) != digest
+    ]
+    if outcome.ok and changed:
+        outcome.ok, outcome.why = False, f"changed or deleted: {', '.join(changed)}"
     if outcome.ok and case.absent is not None:
         left = [str(p) for p in case.absent(fixtures) if p.exists()]
         if left:
@@ -629,6 +663,24 @@ def _supervisor(
         return supervisor.act(obs)
 
     return call
+
+
+def _with_notes(folder: Path) -> Path:
+    """``folder`` (created if missing) with a file of the user's in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.txt").write_text("the user's notes")
+    return folder
+
+
+def _policy_of_kind(fx: Fixtures, kind: str) -> Path:
+    """A copy of the fixtures' policy whose config.json names another ``kind``."""
+    record = json.loads((fx.policy / "config.json").read_text())
+    return fx.edited_policy("config.json", json.dumps({**record, "kind": kind}).encode())
+
+
+def _run_folder(fx: Fixtures) -> Path:
+    """A run folder with an empty run record (all report sections say what is missing)."""
+    return fx.file("run.json", "{}").parent
 
 
 def _artifact_edit(change: Callable[[dict[str, Any]], None]) -> Callable[[Fixtures], Path]:
@@ -1168,6 +1220,110 @@ CASES: list[Case] = [
         _supervisor(obs={"state": np.full(2, np.nan, np.float32)}, steps=2)),
     api("Supervisor.act", "state wrong shape",
         _supervisor(obs={"state": np.zeros(5, np.float32)}, steps=2)),
+    # ------------------------------------------------------------------ outputs: nothing lost
+    cli("demos", "--noise 2 (actions lie in [-1, 1])", lambda fx: [
+        "demos", "--task", "push", "-n", "1", "--noise", "2", "--out", fx.out("d.h5")]),
+    cli("demos", "--seed -1", lambda fx: [
+        "demos", "--task", "push", "-n", "1", "--seed", "-1", "--out", fx.out("d.h5")]),
+    cli("generate", "--seed -1 with --overwrite keeps the dataset", lambda fx: [
+        "generate", "--task", "pick_place", "--spec", "failures", "-n", "1", "--seed", "-1",
+        "--backend", "inprocess", "--out", fx.keep(fx.copy(fx.shards)), "--overwrite"]),
+    cli("generate", "--seed 2**32", lambda fx: [
+        "generate", "--task", "pick_place", "--spec", "failures", "-n", "1", "--seed",
+        str(2**32), "--out", fx.out("g")]),
+    cli("train-policy", "--out holds a policy, no --overwrite", lambda fx: [
+        "train-policy", "--demos", fx.demos, "--out", fx.keep(fx.copy(fx.policy))]),
+    cli("train-policy", "--overwrite on a folder holding other files", lambda fx: [
+        "train-policy", "--demos", fx.demos, "--out", fx.keep(_with_notes(fx.copy(fx.policy))),
+        "--overwrite"]),
+    cli("train-policy", "--threads beyond the CPU count", lambda fx: [
+        "train-policy", "--demos", fx.demos, "--out", fx.out("p"), "--threads", "100000"]),
+    cli("train-policy", "--horizon longer than every demo", lambda fx: [
+        "train-policy", "--demos", fx.demos, "--out", fx.out("p"), "--horizon", "5000"]),
+    cli("train-policy", "--position-dims ,", lambda fx: [
+        "train-policy", "--demos", fx.demos, "--out", fx.out("p"), "--position-dims", ","]),
+    cli("train-policy", "--seed -1", lambda fx: [
+        "train-policy", "--demos", fx.demos, "--out", fx.out("p"), "--seed", "-1"]),
+    cli("rollout", "--out not an .h5 file", lambda fx: [
+        "rollout", "--task", "push", "--policy", fx.policy, "-n", "1", "--out",
+        fx.out("r.txt")]),
+    cli("rollout", "--policy holds a recovery policy", lambda fx: [
+        "rollout", "--task", "push", "--policy", _policy_of_kind(fx, "robofail_recovery_model"),
+        "-n", "1", "--out", fx.out("r.h5")]),
+    cli("calibrate", "--overwrite on a folder holding other files", lambda fx: [
+        "calibrate", "--rollouts", fx.rollouts, "--alpha", "0.2", "--training-steps", "5",
+        "--out", fx.keep(_with_notes(fx.copy(fx.artifact))), "--overwrite"]),
+    cli("calibrate", "--policy is a file", lambda fx: [
+        "calibrate", "--rollouts", fx.rollouts, "--policy", fx.recovery, "--out", fx.out("c")]),
+    cli("calibrate", "--position-dims 0,0", lambda fx: [
+        "calibrate", "--rollouts", fx.rollouts, "--position-dims", "0,0", "--out", fx.out("c")]),
+    cli("calibrate", "--val-failures without a failure", lambda fx: [
+        "calibrate", "--rollouts", fx.rollouts, "--val-failures", f"{fx.rollouts}:success",
+        "--out", fx.out("c")]),
+    cli("calibrate", "--seed -1", lambda fx: [
+        "calibrate", "--rollouts", fx.rollouts, "--seed", "-1", "--out", fx.out("c")]),
+    cli("evaluate", "--json is the artifact's calibration.json", lambda fx: [
+        "evaluate", "--monitor", (art := fx.keep(fx.copy(fx.artifact))), "--rollouts",
+        fx.rollouts, "--json", art / "calibration.json"]),
+    cli("evaluate", "--json is a dataset", lambda fx: [
+        "evaluate", "--monitor", fx.artifact, "--rollouts", fx.rollouts, "--json",
+        fx.keep(fx.copy(fx.demos))]),
+    cli("evaluate", "--methods ,", lambda fx: [
+        "evaluate", "--monitor", fx.artifact, "--rollouts", fx.rollouts, "--methods", ","]),
+    cli("evaluate", "--methods empty", lambda fx: [
+        "evaluate", "--monitor", fx.artifact, "--rollouts", fx.rollouts, "--methods", ""]),
+    *[
+        cli("closed-loop", what, lambda fx, tail=tail: [
+            "closed-loop", "--task", "pick_place", "--policy", fx.policy, "--monitor",
+            fx.artifact, "--recovery", fx.recovery, "--spec", "policy_failures", "-n", "1",
+            *tail(fx)])
+        for what, tail in (
+            ("--json in an unwritable folder", lambda fx: ["--json", UNWRITABLE / "a.json"]),
+            ("--json under a file", lambda fx: ["--json", fx.blocker / "a.json"]),
+            ("--json is a dataset", lambda fx: ["--json", fx.keep(fx.copy(fx.demos))]),
+            ("--plot not a .png file", lambda fx: ["--plot", fx.out("plot.txt")]),
+            ("--plot is a PNG-less name", lambda fx: ["--plot", fx.out("plots")]),
+            ("--plot exists and is not a PNG", lambda fx: [
+                "--plot", fx.keep(fx.file("mine.png", "not a png"))]),
+            ("--seed -1", lambda fx: ["--seed", "-1"]),
+        )
+    ],
+    cli("export", "--out is the policy's weights", lambda fx: [
+        "export", "--recovery", fx.out("r"), "--out", fx.keep(fx.copy(
+            fx.policy / "model.safetensors"))]),
+    cli("export", "--out exists and is not a recovery model", lambda fx: [
+        "export", "--recovery", fx.out("r"), "--out", fx.keep(fx.file("x.onnx", b"mine"))]),
+    cli("export", "--out under a file", lambda fx: [
+        "export", "--recovery", fx.out("r"), "--out", fx.blocker / "r.onnx"]),
+    cli("export", "--recovery is a base policy", lambda fx: [
+        "export", "--recovery", fx.policy, "--out", fx.out("r.onnx")]),
+    cli("train-recovery", "--out ends in .onnx", lambda fx: [
+        "train-recovery", "--data", fx.demos, "--out", fx.out("r.onnx")]),
+    cli("train-recovery", "--overwrite on a folder holding other files", lambda fx: [
+        "train-recovery", "--data", fx.demos, "--out", fx.keep(_with_notes(fx.out("r"))),
+        "--overwrite"]),
+    cli("train-recovery", "--seed 2**70", lambda fx: [
+        "train-recovery", "--data", fx.demos, "--out", fx.out("r"), "--seed", str(2**70)]),
+    cli("recovery-data", "--noise 1e30", lambda fx: [
+        "recovery-data", "--task", "pick_place", "--failures", fx.shards, "--out",
+        fx.out("r.h5"), "--noise", "1e30"]),
+    cli("recovery-data", "--beta without --learner", lambda fx: [
+        "recovery-data", "--task", "pick_place", "--failures", fx.shards, "--out",
+        fx.out("r.h5"), "--beta", "0.5"]),
+    cli("recovery-data", "--out is a dataset folder", lambda fx: [
+        "recovery-data", "--task", "pick_place", "--failures", fx.shards, "--out",
+        fx.keep(fx.copy(fx.shards))]),
+    cli("quickstart", "--out under a file", lambda fx: ["quickstart", "--out", fx.blocker / "q"]),
+    cli("quickstart", "--out in an unwritable folder", lambda fx: [
+        "quickstart", "--out", UNWRITABLE / "q"]),
+    cli("quickstart", "--seed -1", lambda fx: ["quickstart", "--seed", "-1", "--out",
+                                               fx.out("q")]),
+    cli("report", "a folder that holds no run", lambda fx: ["report", fx.file("x", "").parent]),
+    cli("report", "--out is a dataset", lambda fx: [
+        "report", _run_folder(fx), "--out", fx.keep(fx.copy(fx.demos))]),
+    cli("report", "--out exists and is not a report", lambda fx: [
+        "report", _run_folder(fx), "--out", fx.keep(fx.file("x.html", "<html>mine</html>"))]),
+    cli("inspect", "a JSON file", lambda fx: ["inspect", fx.file("metrics.json", "{}")]),
 ]
 """Every case of the sweep, in table order."""
 # fmt: on

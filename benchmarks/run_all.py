@@ -639,7 +639,8 @@ def render_bad_inputs(data: dict) -> Lines:
     rows = [[entry, str(n), str(bad)] for entry, (n, bad) in sorted(per_entry.items())]
     lines = [
         f"{num(data['cases'], 'd')} cases, {num(data['failed'], 'd')} not refused as they "
-        "should be (a robofail error from the API; exit 2 with one stderr line from the CLI).",
+        "should be (a robofail error from the API; exit 2 with one stderr line from the CLI; "
+        "existing files the case names left exactly as they were).",
         "",
         *table(["entry point", "cases", "failed"], rows),
     ]

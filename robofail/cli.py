@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,12 +20,13 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from robofail import __version__
+from robofail import cli_args as arg
 from robofail.cli_export import add_parsers as add_export_parsers
 from robofail.cli_monitor import add_parsers as add_monitor_parsers
 from robofail.cli_recovery import add_parsers as add_recovery_parsers
 from robofail.cli_report import add_parsers as add_report_parsers
 from robofail.errors import InvalidInputError, OutputPathError, RobofailError
-from robofail.folders import check_writable, staged_folder
+from robofail.folders import staged_folder
 
 EXIT_USAGE = 2
 
@@ -36,76 +38,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def check_output_file(path: Path, *, overwrite: bool) -> None:
-    """Fail fast, before any work, if ``path`` cannot be written or would replace a file
-    without ``overwrite``."""
-    if path.exists() and not overwrite:
-        raise OutputPathError(f"{path} already exists; pass --overwrite to replace it")
-    if path.is_dir():
-        raise OutputPathError(f"{path} is a folder; give a file name ending in .h5")
-    parent = path.parent
-    for folder in (parent, *parent.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise OutputPathError(f"cannot write {path}: {folder} is a file, not a folder")
-            break
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = parent / f".robofail-write-test-{time.monotonic_ns()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 POLICY_FILES = ("config.json", "model.safetensors", "loss_curve.png", "train_log.json")
 
 
-def check_policy_folder(path: Path) -> None:
-    """Fail fast, before training, unless ``path`` can become a policy folder: writable, and
-    holding nothing but an earlier policy (the folder is replaced as a whole)."""
-    if path.exists() and not path.is_dir():
-        raise OutputPathError(f"--out {path} is a file; give a folder for the policy")
-    check_writable(path, "--out")
-    if path.is_dir():
-        others = sorted(
-            p.name for p in path.iterdir() if p.name not in POLICY_FILES and p.name[0] != "."
-        )
-        if others:
-            raise OutputPathError(
-                f"--out {path} holds other files ({', '.join(others[:3])}); a policy is saved "
-                "by replacing its folder whole: give a folder of its own"
-            )
+def check_policy_folder(path: Path, *, overwrite: bool) -> None:
+    """Fail fast, before training, unless ``path`` can become a policy folder: new, or (with
+    ``overwrite``) holding nothing but an earlier policy (the folder is replaced as a whole)."""
+    if path.exists() and not overwrite:
+        raise OutputPathError(f"{path} already exists; pass --overwrite to replace it")
+    arg.check_artifact_folder(path, "--out", POLICY_FILES.__contains__, "policy")
 
 
 def _write_with_summary(out: Path, episodes, info, n: int, desc: str, noun: str) -> None:
@@ -152,9 +93,7 @@ def cmd_demos(args: argparse.Namespace) -> int:
 
     task = get_task(args.task).name
     out = Path(args.out)
-    if out.suffix not in (".h5", ".hdf5"):
-        raise InvalidInputError(f"--out must name an .h5 file, got {out}")
-    check_output_file(out, overwrite=args.overwrite)
+    arg.check_new_file(out, "--out", arg.H5_SUFFIXES, overwrite=args.overwrite)
     env = make_env(task, obs_image=args.image)
     info = dataset_info(env, seed=args.seed, action_noise=args.noise, source="scripted_expert")
     env.close()
@@ -170,14 +109,10 @@ def cmd_demos(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_position_dims(text: str | None, info, n_actions: int) -> list[int]:
-    if text is not None:
-        try:
-            return [int(part) for part in text.split(",") if part.strip()]
-        except ValueError:
-            raise InvalidInputError(
-                f"--position-dims must be comma-separated indices like 0,1,2, got {text!r}"
-            ) from None
+def _position_dims(given: list[int] | None, info, n_actions: int) -> list[int]:
+    """``--position-dims`` if given, else the dataset's, else every action dim."""
+    if given is not None:
+        return given
     return list(info.extra.get("position_dims", range(n_actions)))
 
 
@@ -201,6 +136,8 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
         train_flow_policy,
     )
 
+    out = Path(args.out)
+    check_policy_folder(out, overwrite=args.overwrite)
     with open_dataset(args.demos) as dataset:
         info = dataset.info
         if args.task is not None and args.task not in (info.task, info.env_id):
@@ -209,8 +146,13 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
                 "pass the matching --task or another --demos file"
             )
         episodes = list(dataset)
-    out = Path(args.out)
-    check_policy_folder(out)
+    longest = max((e.length for e in episodes), default=0)
+    for flag, value in (("--horizon", args.horizon), ("--obs-horizon", args.obs_horizon)):
+        if episodes and value > longest:
+            raise InvalidInputError(
+                f"{flag} {value} is longer than the longest demo in {args.demos} ({longest} "
+                f"steps); give at most {longest}"
+            )
     overrides = {"obs_horizon": args.obs_horizon, "horizon": args.horizon}
     overrides["exec_horizon"] = args.exec_horizon or _default_exec_horizon(info.task)
     if args.image:
@@ -218,7 +160,7 @@ def cmd_train_policy(args: argparse.Namespace) -> int:
             raise InvalidInputError(f"{args.demos} has no images; record demos with --image")
         first = episodes[0].obs["image"]
         overrides["image_size"] = list(first.shape[1:3])
-    position_dims = _parse_position_dims(args.position_dims, info, len(info.action_names))
+    position_dims = _position_dims(args.position_dims, info, len(info.action_names))
     config = policy_config_for(info, position_dims, **overrides)
     config.validate()
     train = TrainConfig(
@@ -273,7 +215,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
         task = get_task(args.task).name
     out = Path(args.out)
-    check_output_file(out, overwrite=args.overwrite)
+    arg.check_new_file(out, "--out", arg.H5_SUFFIXES, overwrite=args.overwrite)
     policy = FlowChunkPolicy.load(args.policy)
     env = make_rollout_env(task, args.env, env_kwargs)
     obs, _ = env.reset(seed=0)
@@ -344,16 +286,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     print(summary.table())
     return 0
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
@@ -432,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = verbs.add_parser(
             name,
             help=help_text,
-            description=help_text,
+            description=textwrap.fill(help_text, 88),
             epilog=example or None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -458,8 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--task", default="pick_place", help="bundled task (default pick_place)")
     quick.add_argument("--out", default="runs/quickstart", help="run folder (runs/quickstart)")
     quick.add_argument("--full", action="store_true", help="the size behind the README tables")
-    quick.add_argument("--seed", type=int, default=0, help="default 0")
-    quick.add_argument("--workers", type=_positive_int, default=2, help="processes (default 2)")
+    quick.add_argument("--seed", type=arg.seed, default=0, help="default 0")
+    quick.add_argument("--workers", type=arg.positive_int, default=2, help="processes (default 2)")
 
     demos = verb(
         "demos",
@@ -469,13 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out data/pick_place_demos.h5",
     )
     demos.add_argument("--task", required=True, help="task name (see `robofail tasks`)")
-    demos.add_argument("-n", type=_positive_int, required=True, help="number of episodes")
+    demos.add_argument("-n", type=arg.positive_int, required=True, help="number of episodes")
     demos.add_argument("--out", required=True, help="output .h5 file")
-    demos.add_argument("--seed", type=int, default=0, help="collection seed (default 0)")
-    demos.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
+    demos.add_argument("--seed", type=arg.seed, default=0, help="collection seed (default 0)")
+    demos.add_argument("--workers", type=arg.positive_int, default=1, help="processes (default 1)")
     demos.add_argument(
         "--noise",
-        type=_non_negative_float,
+        type=arg.action_noise,
         default=0.0,
         help="std of Gaussian noise on the executed position actions, in action units "
         "(DART-style; labels stay the expert's). Default 0",
@@ -493,21 +425,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--demos", required=True, help="dataset (.h5 file or shard folder)")
     train.add_argument("--out", required=True, help="output folder, e.g. models/pick_place/policy")
     train.add_argument("--task", help="expected task of the dataset (checked)")
-    train.add_argument("--epochs", type=_positive_int, default=300, help="default 300")
-    train.add_argument("--batch-size", type=_positive_int, default=256, help="default 256")
-    train.add_argument("--obs-horizon", type=_positive_int, default=2, help="default 2")
-    train.add_argument("--horizon", type=_positive_int, default=16, help="chunk length, default 16")
+    train.add_argument("--epochs", type=arg.positive_int, default=300, help="default 300")
+    train.add_argument("--batch-size", type=arg.positive_int, default=256, help="default 256")
+    train.add_argument("--obs-horizon", type=arg.positive_int, default=2, help="default 2")
+    train.add_argument(
+        "--horizon", type=arg.positive_int, default=16, help="chunk length, default 16"
+    )
     train.add_argument(
         "--exec-horizon",
-        type=_positive_int,
+        type=arg.positive_int,
         help="actions executed per inference (default: the task's, 8 for other datasets)",
     )
-    train.add_argument("--position-dims", help="action dims that are positions, e.g. 0,1,2")
-    train.add_argument("--image", action="store_true", help="also encode the camera image")
-    train.add_argument("--seed", type=int, default=0, help="default 0")
     train.add_argument(
-        "--threads", type=_non_negative_int, default=0, help="torch threads (0: default)"
+        "--position-dims", type=arg.action_dims, help="action dims that are positions, e.g. 0,1,2"
     )
+    train.add_argument("--image", action="store_true", help="also encode the camera image")
+    train.add_argument("--seed", type=arg.seed, default=0, help="default 0")
+    train.add_argument("--threads", type=arg.threads, default=0, help="torch threads (0: default)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing policy")
 
     rollout = verb(
         "rollout",
@@ -517,16 +452,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers 2 --out data/pick_place_rollouts.h5",
     )
     rollout.add_argument("--policy", required=True, help="saved policy folder")
-    rollout.add_argument("-n", type=_positive_int, required=True, help="number of episodes")
+    rollout.add_argument("-n", type=arg.positive_int, required=True, help="number of episodes")
     rollout.add_argument("--out", required=True, help="output .h5 file")
     rollout.add_argument("--task", help="bundled task name")
     rollout.add_argument("--env", help="any registered gymnasium id (instead of --task)")
     rollout.add_argument("--env-kwargs", help="JSON object of keyword arguments for the env")
     rollout.add_argument(
-        "--samples", type=_positive_int, default=32, help="chunks per inference (32)"
+        "--samples", type=arg.positive_int, default=32, help="chunks per inference (32)"
     )
-    rollout.add_argument("--seed", type=int, default=0, help="default 0")
-    rollout.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
+    rollout.add_argument("--seed", type=arg.seed, default=0, help="default 0")
+    rollout.add_argument(
+        "--workers", type=arg.positive_int, default=1, help="processes (default 1)"
+    )
     rollout.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     gen = verb(
@@ -539,17 +476,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--task", required=True, help="task name (see `robofail tasks`)")
     gen.add_argument(
-        "--spec", required=True, help="spec file (YAML/JSON) or shipped name: nominal, failures"
+        "--spec",
+        required=True,
+        help="spec file (YAML/JSON) or shipped name: nominal, failures (scripted expert), "
+        "policy_failures and observation_faults (need --policy), camera_faults (pick_place)",
     )
-    gen.add_argument("-n", type=_positive_int, required=True, help="number of episodes")
+    gen.add_argument("-n", type=arg.positive_int, required=True, help="number of episodes")
     gen.add_argument("--out", required=True, help="output folder (shards + manifest.json)")
-    gen.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    gen.add_argument("--seed", type=arg.seed, default=0, help="run seed (default 0)")
     gen.add_argument("--policy", help="saved policy folder, for specs with source: policy")
     gen.add_argument(
-        "--samples", type=_positive_int, default=32, help="chunks per policy inference (32)"
+        "--samples", type=arg.positive_int, default=32, help="chunks per policy inference (32)"
     )
     gen.add_argument(
-        "--workers", type=_positive_int, default=1, help="processes, or Ray CPUs (default 1)"
+        "--workers", type=arg.positive_int, default=1, help="processes, or Ray CPUs (default 1)"
     )
     gen.add_argument(
         "--backend",
@@ -559,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--address", help="Ray cluster address (--backend ray; default: local Ray)")
     gen.add_argument(
-        "--shard-size", type=_positive_int, default=100, help="episode indices per shard (100)"
+        "--shard-size", type=arg.positive_int, default=100, help="episode indices per shard (100)"
     )
     gen.add_argument(
         "--image", action="store_true", help="also record camera images (camera faults need them)"
@@ -582,26 +522,26 @@ def build_parser() -> argparse.ArgumentParser:
     disc.add_argument(
         "--kind", help="perturbation kind of the spec to search (optional if it has only one)"
     )
-    disc.add_argument("-n", type=_positive_int, required=True, help="episodes in all (>= 20)")
+    disc.add_argument("-n", type=arg.positive_int, required=True, help="episodes in all (>= 20)")
     disc.add_argument(
         "--out", required=True, help="output folder (samples/model/report .json, boundary.png)"
     )
-    disc.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    disc.add_argument("--seed", type=arg.seed, default=0, help="search seed (default 0)")
     disc.add_argument(
         "--initial-fraction",
-        type=_fraction,
+        type=arg.fraction,
         default=0.5,
         help="share of -n spent on the Latin hypercube design (default 0.5)",
     )
     disc.add_argument(
-        "--rounds", type=_positive_int, default=4, help="boundary-phase rounds (default 4)"
+        "--rounds", type=arg.positive_int, default=4, help="boundary-phase rounds (default 4)"
     )
     disc.add_argument("--policy", help="saved policy folder, for specs with source: policy")
     disc.add_argument(
-        "--samples", type=_positive_int, default=32, help="chunks per policy inference (32)"
+        "--samples", type=arg.positive_int, default=32, help="chunks per policy inference (32)"
     )
     disc.add_argument(
-        "--workers", type=_positive_int, default=1, help="processes, or Ray CPUs (default 1)"
+        "--workers", type=arg.positive_int, default=1, help="processes, or Ray CPUs (default 1)"
     )
     disc.add_argument(
         "--backend",

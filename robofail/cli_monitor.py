@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 
+from robofail import cli_args as arg
+from robofail.cli_args import check_artifact_folder, check_result_file, is_png, json_with_keys
 from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError
 from robofail.folders import check_writable
+from robofail.monitor.artifact import CALIBRATION_FILE
 
 CALIBRATE_EXAMPLE = """example:
   robofail calibrate --policy models/pick_place/policy --rollouts data/pick_place_rollouts.h5 \\
@@ -17,7 +21,8 @@ Datasets may end in :FILTER to take one mask filter (e.g. :failure, :success).""
 
 EVALUATE_EXAMPLE = """example:
   robofail evaluate --monitor calib/pick_place \\
-      --rollouts data/pick_place_test.h5 data/pick_place_failures:failure --json metrics.json"""
+      --rollouts data/pick_place_test.h5 data/pick_place_test_failures:failure \\
+      --json metrics.json"""
 
 
 def _policy_identity(policy_dir: str | None, extra: dict) -> tuple[str, list[int]]:
@@ -25,6 +30,11 @@ def _policy_identity(policy_dir: str | None, extra: dict) -> tuple[str, list[int
     fingerprint = str(extra.get("policy_fingerprint", ""))
     position_dims = extra.get("position_dims")
     if policy_dir is not None:
+        if not Path(policy_dir).is_dir():
+            raise InvalidInputError(
+                f"--policy {policy_dir} is not a folder; pass the folder `robofail train-policy` "
+                "wrote (e.g. models/pick_place/policy)"
+            )
         path = Path(policy_dir) / "config.json"
         try:
             saved = json.loads(path.read_text())
@@ -60,13 +70,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_dir():
-        raise OutputPathError(f"{out} is a file; --out must be a folder")
-    check_writable(out, "--out")
+    check_artifact_folder(out, "--out", _artifact_file, "calibration artifact")
     rollouts, extra = load_episodes(args.rollouts)
     failures = []
     if args.val_failures:
         failures, failure_extra = load_episodes(args.val_failures)
+        if all(e.success for e in failures):
+            raise InvalidInputError(
+                f"--val-failures holds no failed episode ({len(failures)} successes); pass "
+                "failed rollouts, e.g. a policy_failures dataset with :failure"
+            )
         theirs = failure_extra.get("policy_fingerprint")
         if theirs and extra.get("policy_fingerprint") and theirs != extra["policy_fingerprint"]:
             raise InvalidInputError(
@@ -118,19 +131,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate every calibrated method on labelled rollouts: table, JSON, plots."""
     from robofail.monitor.episodes import load_episodes
-    from robofail.monitor.evaluate import evaluate, format_table
+    from robofail.monitor.evaluate import TABLE_LEGEND, evaluate, format_table
 
     json_path = Path(args.json) if args.json else None
-    if json_path is not None and json_path.is_dir():
-        raise OutputPathError(f"--json {json_path} is a folder; give a file name")
     if json_path is not None:
-        check_writable(json_path, "--json")
+        check_result_file(json_path, "--json", (".json",), METRICS_JSON)
     if args.plots:
-        if Path(args.plots).is_file():
-            raise OutputPathError(f"--plots {args.plots} is a file; give a folder")
-        check_writable(Path(args.plots), "--plots")
+        _check_plots_folder(Path(args.plots))
+    methods = None
+    if args.methods is not None:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        if not methods:
+            raise InvalidInputError(
+                f"--methods {args.methods!r} names no method; give names like robofail,rnd or all"
+            )
     episodes, extra = load_episodes(args.rollouts)
-    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     evaluation = evaluate(
         args.monitor,
         episodes,
@@ -143,6 +158,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"\nalarms counted only before step {result['length_cap_steps']} (95th percentile of "
           "the calibration successes' lengths):")  # fmt: skip
     print(format_table(result, "methods_length_capped"))
+    print(textwrap.fill(TABLE_LEGEND, 100))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         partial = json_path.with_name(f".{json_path.name}.partial")
@@ -162,31 +178,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dims(text: str) -> list[int]:
-    try:
-        dims = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated action dims like 0,1,2, got {text!r}"
-        ) from None
-    if not dims or min(dims) < 0:
-        raise argparse.ArgumentTypeError(f"expected action dims >= 0 like 0,1,2, got {text!r}")
-    return dims
+METRICS_JSON = json_with_keys("alpha", "methods", "methods_length_capped")
+PLOT_NAMES = ("roc.png", "traces_*.png")
 
 
-def _open_unit(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), e.g. 0.05; got {text}")
-    return value
+def _artifact_file(name: str) -> bool:
+    """Whether a file name belongs in a calibration artifact folder."""
+    return name == CALIBRATION_FILE or name.endswith(".onnx")
+
+
+def _check_plots_folder(folder: Path) -> None:
+    """``--plots`` can take the PNGs: a writable folder whose PNGs of those names are PNGs."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"--plots {folder} is a file; give a folder")
+    check_writable(folder, "--plots")
+    if folder.is_dir():
+        for pattern in PLOT_NAMES:
+            for path in folder.glob(pattern):
+                if not is_png(path):
+                    raise OutputPathError(
+                        f"--plots {folder}: {path.name} exists and is not a PNG plot, so it "
+                        "would be lost; give another folder"
+                    )
 
 
 def add_parsers(verb) -> None:
     """Register ``calibrate`` and ``evaluate`` with ``verb(name, func, help) -> parser``."""
-    from robofail.cli import _positive_int
 
     calib = verb(
         "calibrate",
@@ -204,10 +221,10 @@ def add_parsers(verb) -> None:
         nargs="+",
         help="failed rollouts for choosing settings (a validation part, never the test part)",
     )
-    calib.add_argument("--alpha", type=_open_unit, default=0.05, help="false-alarm bound (0.05)")
+    calib.add_argument("--alpha", type=arg.open_unit, default=0.05, help="false-alarm bound (0.05)")
     calib.add_argument(
         "--delta",
-        type=_open_unit,
+        type=arg.open_unit,
         default=0.1,
         help="P(false-alarm rate > alpha) <= delta over the calibration draw (default 0.1)",
     )
@@ -216,15 +233,19 @@ def add_parsers(verb) -> None:
         action="store_true",
         help="plain split conformal: false-alarm rate <= alpha on average (ignores --delta)",
     )
-    calib.add_argument("--seed", type=int, default=0, help="split and fitting seed (default 0)")
-    calib.add_argument("--fit-fraction", type=_open_unit, default=0.3, help="default 0.3")
-    calib.add_argument("--validation-fraction", type=_open_unit, default=0.3, help="default 0.3")
+    calib.add_argument(
+        "--seed", type=arg.seed, default=0, help="split and fitting seed (default 0)"
+    )
+    calib.add_argument("--fit-fraction", type=arg.open_unit, default=0.3, help="default 0.3")
+    calib.add_argument("--validation-fraction", type=arg.open_unit, default=0.3, help="default 0.3")
     calib.add_argument(
         "--training-steps",
-        type=_positive_int,
+        type=arg.positive_int,
         help="gradient steps of the learned scores (RND, logpZO; default 1500 and 3000)",
     )
-    calib.add_argument("--position-dims", type=_dims, help="action dims ACE looks at, e.g. 0,1,2")
+    calib.add_argument(
+        "--position-dims", type=arg.action_dims, help="action dims ACE looks at, e.g. 0,1,2"
+    )
     calib.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
 
     ev = verb(

@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from robofail.errors import OutputPathError
+from robofail import cli_args as arg
+from robofail.cli_args import (
+    check_artifact_folder,
+    check_new_file,
+    check_result_file,
+    is_png,
+    json_with_keys,
+)
+from robofail.errors import InvalidInputError, OutputPathError
 
 RECOVERY_DATA_EXAMPLE = """example:
   robofail recovery-data --task pick_place --failures data/pick_place_failures \\
@@ -39,16 +47,39 @@ class _Progress:
             self.bar = tqdm(total=total, desc=self.desc, unit="ep")
         self.bar.update(done - self.bar.n)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Close the bar; on failure erase it, so the error stays the only line."""
         if self.bar is not None:
+            self.bar.leave = not failed
             self.bar.close()
 
 
-def _check_new_file(path: Path, overwrite: bool, flag: str) -> None:
-    if path.is_dir():
-        raise OutputPathError(f"{flag} {path} is a folder; give a file name")
-    if path.exists() and not overwrite:
-        raise OutputPathError(f"{path} already exists; pass --overwrite to replace it")
+def _run_with_progress(desc: str, work):
+    """``work(progress)`` with a :class:`_Progress` bar that is erased if ``work`` raises."""
+    progress = _Progress(desc)
+    try:
+        result = work(progress)
+    except BaseException:
+        progress.close(failed=True)
+        raise
+    progress.close()
+    return result
+
+
+def is_recovery_onnx(path: Path) -> bool:
+    """Whether ``path`` is an ONNX recovery policy written by ``robofail export``."""
+    from robofail.errors import RobofailError
+    from robofail.ort import load_session
+    from robofail.recovery.runtime import RECOVERY_KIND
+
+    try:
+        metadata = load_session(path).get_modelmeta().custom_metadata_map
+    except RobofailError:
+        return False
+    return metadata.get("robofail_kind") == RECOVERY_KIND
+
+
+RECOVERY_FOLDER_FILES = ("config.json", "model.safetensors")
 
 
 def cmd_recovery_data(args: argparse.Namespace) -> int:
@@ -56,7 +87,12 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
     from robofail.recovery.data import RecoverySettings, collect_recoveries
 
     out = Path(args.out)
-    _check_new_file(out, args.overwrite, "--out")
+    check_new_file(out, "--out", arg.H5_SUFFIXES, overwrite=args.overwrite)
+    if args.beta > 0 and args.learner is None:
+        raise InvalidInputError(
+            "--beta mixes the expert into a DAgger learner's rollouts: add --learner MODEL.onnx "
+            "or drop --beta"
+        )
     settings = RecoverySettings(
         after=tuple(args.after),
         noise=tuple(args.noise),
@@ -67,9 +103,9 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
         check_every=args.check_every,
         teacher=args.teacher,
     )
-    progress = _Progress(f"recovery-data {args.task}")
-    try:
-        summary = collect_recoveries(
+    summary = _run_with_progress(
+        f"recovery-data {args.task}",
+        lambda progress: collect_recoveries(
             args.task,
             args.failures,
             out,
@@ -77,9 +113,8 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
             workers=args.workers,
             limit=args.limit,
             progress=progress,
-        )
-    finally:
-        progress.close()
+        ),
+    )
     print(summary.table())
     judged = sum(summary.judged.values())
     other = f" (+ the other expert's rescues of {judged} failures)" if judged else ""
@@ -92,6 +127,15 @@ def cmd_train_recovery(args: argparse.Namespace) -> int:
     """Train the recovery policy on recovery data."""
     from robofail.recovery.train import train_recovery_policy
 
+    out = Path(args.out)
+    if out.suffix.lower() == ".onnx":
+        raise OutputPathError(
+            f"--out {out} is the recovery policy's folder (torch weights); the .onnx file comes "
+            "from `robofail export --recovery FOLDER --out FILE.onnx`: give a folder name"
+        )
+    if out.exists() and not args.overwrite:
+        raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
+    check_artifact_folder(out, "--out", RECOVERY_FOLDER_FILES.__contains__, "recovery policy")
     record = train_recovery_policy(
         args.data,
         args.out,
@@ -118,7 +162,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from robofail.recovery.train import export_recovery
 
     out = Path(args.out)
-    _check_new_file(out, True, "--out")
+    check_result_file(out, "--out", (".onnx",), is_recovery_onnx)
     result = export_recovery(args.recovery, out)
     print(
         f"wrote {out} ({result['bytes'] / 1024:.0f} KiB, fingerprint {result['fingerprint']}); "
@@ -139,7 +183,9 @@ def cmd_closed_loop(args: argparse.Namespace) -> int:
 
     json_path = Path(args.json) if args.json else None
     if json_path is not None:
-        _check_new_file(json_path, True, "--json")
+        check_result_file(json_path, "--json", (".json",), json_with_keys("arms"))
+    if args.plot:
+        check_result_file(Path(args.plot), "--plot", (".png",), is_png)
     settings = ClosedLoopSettings(
         task=args.task,
         policy=args.policy,
@@ -154,11 +200,10 @@ def cmd_closed_loop(args: argparse.Namespace) -> int:
         max_recovery_steps=args.max_recovery_steps,
         calm_inferences=args.calm_inferences,
     )
-    progress = _Progress(f"closed-loop {args.task}")
-    try:
-        result = closed_loop(settings, args.n, workers=args.workers, progress=progress)
-    finally:
-        progress.close()
+    result = _run_with_progress(
+        f"closed-loop {args.task}",
+        lambda progress: closed_loop(settings, args.n, workers=args.workers, progress=progress),
+    )
     print(format_table(result))
     if json_path is not None:
         write_json(result, json_path)
@@ -170,7 +215,6 @@ def cmd_closed_loop(args: argparse.Namespace) -> int:
 
 def add_parsers(verb) -> None:
     """Register the recovery verbs with the CLI's ``verb(name, func, help, example)``."""
-    from robofail.cli import _non_negative_float, _positive_int
 
     data = verb(
         "recovery-data",
@@ -192,7 +236,7 @@ def add_parsers(verb) -> None:
     )
     data.add_argument(
         "--noise",
-        type=_non_negative_float,
+        type=arg.action_noise,
         nargs="+",
         default=[0.0, 0.1],
         help="executed-action noise std of each expert run per start (default 0 0.1)",
@@ -204,13 +248,13 @@ def add_parsers(verb) -> None:
     )
     data.add_argument(
         "--beta",
-        type=_non_negative_float,
+        type=arg.probability,
         default=0.0,
         help="DAgger: per-step probability that the expert's action runs instead (default 0)",
     )
     data.add_argument(
         "--check-every",
-        type=_positive_int,
+        type=arg.positive_int,
         default=10,
         help="DAgger: learner steps between the expert's verification takeovers (default 10)",
     )
@@ -222,9 +266,9 @@ def add_parsers(verb) -> None:
         "simulator, default) or observation (plans from the observed state, faults included); "
         "the other runs once, clean, from every start to measure its recoverability",
     )
-    data.add_argument("--limit", type=_positive_int, help="use only the first N failures")
-    data.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    data.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
+    data.add_argument("--limit", type=arg.positive_int, help="use only the first N failures")
+    data.add_argument("--seed", type=arg.seed, default=0, help="noise seed (default 0)")
+    data.add_argument("--workers", type=arg.positive_int, default=1, help="processes (default 1)")
     data.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     train = verb("train-recovery", cmd_train_recovery, "train the recovery policy", TRAIN_EXAMPLE)
@@ -236,13 +280,13 @@ def add_parsers(verb) -> None:
     )
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--task", help="expected task of the data (checked)")
-    train.add_argument("--horizon", type=_positive_int, default=8, help="chunk length (8)")
+    train.add_argument("--horizon", type=arg.positive_int, default=8, help="chunk length (8)")
     train.add_argument(
-        "--exec-horizon", type=_positive_int, default=2, help="actions run per inference (2)"
+        "--exec-horizon", type=arg.positive_int, default=2, help="actions run per inference (2)"
     )
     train.add_argument(
         "--obs-horizon",
-        type=_positive_int,
+        type=arg.positive_int,
         default=8,
         help="states the policy looks at: the newest and the N - 1 before it (8)",
     )
@@ -258,8 +302,10 @@ def add_parsers(verb) -> None:
         action="store_true",
         help="add the failure type as an input (the controller must then name it)",
     )
-    train.add_argument("--steps", type=_positive_int, default=6000, help="optimiser steps (6000)")
-    train.add_argument("--seed", type=int, default=0, help="default 0")
+    train.add_argument(
+        "--steps", type=arg.positive_int, default=6000, help="optimiser steps (6000)"
+    )
+    train.add_argument("--seed", type=arg.seed, default=0, help="default 0")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
     export = verb(
@@ -286,31 +332,31 @@ def add_parsers(verb) -> None:
     loop.add_argument(
         "--spec", required=True, help="environment-level failure spec, e.g. policy_failures"
     )
-    loop.add_argument("-n", type=_positive_int, required=True, help="episodes per arm")
-    loop.add_argument("--seed", type=int, default=0, help="run seed (use one not trained on)")
-    loop.add_argument("--samples", type=_positive_int, default=32, help="chunks per inference")
+    loop.add_argument("-n", type=arg.positive_int, required=True, help="episodes per arm")
+    loop.add_argument("--seed", type=arg.seed, default=0, help="run seed (use one not trained on)")
+    loop.add_argument("--samples", type=arg.positive_int, default=32, help="chunks per inference")
     loop.add_argument("--method", help="monitor method (default: the artifact's, robofail)")
     loop.add_argument(
-        "--max-attempts", type=_positive_int, default=3, help="abort/retry attempts (3)"
+        "--max-attempts", type=arg.positive_int, default=3, help="abort/retry attempts (3)"
     )
     loop.add_argument(
         "--reset-seconds",
-        type=_non_negative_float,
+        type=arg.non_negative_float,
         default=5.0,
         help="time to reset the scene after an aborted attempt (5 s)",
     )
     loop.add_argument(
         "--max-recovery-steps",
-        type=_positive_int,
+        type=arg.positive_int,
         default=24,
         help="control steps recovery may act per alarm (24)",
     )
     loop.add_argument(
         "--calm-inferences",
-        type=_positive_int,
+        type=arg.positive_int,
         default=2,
         help="alarm-free monitor verdicts in a row that end recovery early (2)",
     )
-    loop.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
+    loop.add_argument("--workers", type=arg.positive_int, default=1, help="processes (default 1)")
     loop.add_argument("--json", help="write the results here")
     loop.add_argument("--plot", help="write the success-rate bar chart here (PNG)")

@@ -16,8 +16,9 @@ RENDER_EXAMPLE = """examples:
       --out failure0.mp4
   robofail render runs/quickstart/demos.h5:demo_3 --camera top --out demo3.mp4
 
-EPISODE is PATH:demo_<i> (a stored episode name), PATH:<k> (the k-th episode, from 0) or
-PATH:<FILTER>:<k> (the k-th episode of a filter such as failure, success or a failure type)."""
+EPISODE is PATH:demo_<i> (a stored episode name), PATH:<k> (the k-th episode, from 0; -1 is the
+last) or PATH:<FILTER>:<k> (the k-th episode of a filter such as failure, success or a failure
+type)."""
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -24,6 +24,10 @@ def load_session(path: str | Path):
     import onnxruntime as ort
 
     path = Path(path)
+    if path.is_dir():
+        raise CorruptFileError(
+            f"{path} is a folder; give the .onnx file (`robofail export` writes one)"
+        )
     if not path.is_file():
         raise CorruptFileError(f"{path}: ONNX model not found")
     options = ort.SessionOptions()

@@ -28,6 +28,16 @@ BACKENDS = ("local", "inprocess", "ray")
 ``inprocess``: this process only; ``ray``: one Ray task per job on a local or existing cluster."""
 
 
+#: Largest run seed: every seeded library robofail uses (numpy, torch, MuJoCo) accepts it.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: object) -> None:
+    """Raise InvalidInputError unless ``seed`` is an int in 0 .. :data:`MAX_SEED`."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InvalidInputError(f"seed must be an int in 0..{MAX_SEED}, got {seed!r}")
+
+
 def episode_seed(seed: int, index: int, stream: int = 0) -> int:
     """A 32-bit seed for episode ``index`` of a collection seeded with ``seed``; ``stream``
     separates independent draws (0: initial conditions, 1: action noise)."""

@@ -9,8 +9,8 @@ train-recovery -> export -> closed-loop -> report.
 
 A stage is skipped when its outputs exist and ``run.json`` records it finished with the same
 command; when one runs again, every later stage runs again too. Two sizes: the default finishes
-in about ten minutes on two CPU cores and shows real numbers; ``--full`` is the size behind the
-README's tables. Run folder::
+in about six minutes on two idle CPU cores (longer on a loaded machine) and shows real numbers;
+``--full`` is the size behind the README's tables. Run folder::
 
     run.json  demos.h5  policy/  rollouts.h5  val_failures/  calib/  test_rollouts.h5
     test_failures/  metrics.json  plots/  discover/  recovery_data.h5  recovery/  recovery.onnx
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robofail.errors import InvalidInputError, OutputPathError
+from robofail.folders import check_writable
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def stages(task: str, run: Path, size: Size, seed: int, workers: int) -> list[tu
                                  "--seed", str(seed), *w, "--out", p("demos.h5"), "--overwrite"]),
         ("train-policy", ["policy"], ["train-policy", "--task", task, "--demos", p("demos.h5"),
                                       "--epochs", str(size.epochs), "--seed", str(seed),
-                                      "--out", p("policy")]),
+                                      "--out", p("policy"), "--overwrite"]),
         ("rollout", ["rollouts.h5"], ["rollout", "--task", task, *policy, "-n",
                                       str(size.rollouts), "--seed", str(seed + 1), *w,
                                       "--out", p("rollouts.h5"), "--overwrite"]),
@@ -110,14 +111,20 @@ def stages(task: str, run: Path, size: Size, seed: int, workers: int) -> list[tu
     ]  # fmt: skip
 
 
-def _record(run: Path) -> dict:
+def _record(run: Path, echo: Callable[[str], None]) -> dict:
+    """The stages ``run.json`` records; an unreadable record only costs re-running them."""
     path = run / RUN_FILE
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return {}  # an unreadable record only costs re-running the stages
+        record = None
+    stages = record.get("stages") if isinstance(record, dict) else None
+    if not isinstance(stages, dict) or not all(isinstance(s, dict) for s in stages.values()):
+        echo(f"{path} is not a quickstart record; every stage runs again")
+        return {}
+    return stages
 
 
 def _write_record(run: Path, record: dict) -> None:
@@ -151,10 +158,11 @@ def quickstart(
     run = Path(out)
     if run.exists() and not run.is_dir():
         raise OutputPathError(f"--out {run} is a file; give a folder")
+    check_writable(run, "--out")
     size = SIZES["full" if full else "default"]
     plan = stages(task, run, size, seed, workers)
     run.mkdir(parents=True, exist_ok=True)
-    previous = _record(run).get("stages", {})
+    previous = _record(run, echo)
     record = {"task": task, "seed": seed, "size": "full" if full else "default", "stages": {}}
     rerun = False
     started = time.perf_counter()

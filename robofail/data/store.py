@@ -379,8 +379,8 @@ def _open_shard_folder(folder: Path) -> Dataset:
     """Open a shard folder from its manifest, checking that every listed shard is there."""
     if not (folder / MANIFEST_NAME).is_file():
         raise InvalidInputError(
-            f"{folder} is a folder without {MANIFEST_NAME}; pass a .h5 file or a folder "
-            "written by ShardedWriter"
+            f"{folder} is a folder without {MANIFEST_NAME}, not a robofail dataset; pass a .h5 "
+            "episode file or a folder written by `robofail generate`"
         )
     info, shards = _read_manifest(folder)
     indexed = []
@@ -649,8 +649,8 @@ def _corrupt_on_error(path: Path, where: str) -> Iterator[None]:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError) as exc:
         raise CorruptFileError(
-            f"{path}: cannot read {where} ({type(exc).__name__}: {exc}); it is truncated, "
-            "corrupt or not a robofail dataset: delete it and re-generate it"
+            f"{path}: cannot read {where} ({type(exc).__name__}: {exc}); it is not a robofail "
+            "dataset, or it is truncated or corrupt (then record it again)"
         ) from exc
 
 

@@ -43,7 +43,7 @@ from robofail.failgen.generator import (
 )
 from robofail.failgen.perturbation import make_perturbation, perturbation_type
 from robofail.failgen.spec import FailureSpec, SpecEntry, resolve_spec
-from robofail.parallel import check_backend, run_ordered
+from robofail.parallel import check_backend, check_seed, run_ordered
 from robofail.tasks import get_task
 
 MIN_EPISODES = 20
@@ -441,6 +441,7 @@ def discover(
     if not (math.isfinite(l2) and l2 > 0):
         raise InvalidInputError(f"l2 must be a finite number > 0, got {l2!r}")
     check_backend(backend, workers, address)
+    check_seed(seed)
     entry = select_entry(spec, kind)
     box = Box.from_entry(entry)
     if box.dim == 0:

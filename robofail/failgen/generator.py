@@ -35,7 +35,7 @@ from robofail.errors import InvalidInputError, OutputPathError
 from robofail.failgen.perturbation import Perturbation, perturbation_type
 from robofail.failgen.spec import SOURCES, FailureSpec, resolve_spec
 from robofail.failgen.wrappers import PerturbationWrapper
-from robofail.parallel import check_backend, episode_seed, run_ordered
+from robofail.parallel import check_backend, check_seed, episode_seed, run_ordered
 from robofail.tasks import get_task, make_env
 from robofail.tasks.base import MocapTaskEnv
 from robofail.tasks.demos import dataset_info, run_expert_episode
@@ -421,6 +421,7 @@ def generate(
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise InvalidInputError(f"samples must be an int >= 1, got {samples!r}")
     check_backend(backend, workers, address)
+    check_seed(seed)
     if resume and overwrite:
         raise InvalidInputError("pass either --resume or --overwrite, not both")
     env = task_env(name, image=image)

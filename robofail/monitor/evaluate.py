@@ -130,6 +130,11 @@ TABLE_COLUMNS = (
     ("roc_auc", "AUC"), ("n_success", "n_succ"), ("n_failure", "n_fail"),
 )  # fmt: skip
 """(metric key, column head) of the methods table, in order."""
+TABLE_LEGEND = (
+    "TWA: time-weighted accuracy; DT: mean first alarm as a fraction of the episode's inferences "
+    "(0 first, 1 last); lead: median control steps from the first alarm to the failure; FA rate: "
+    "false alarms on unperturbed successes (compare with alpha)"
+)
 
 
 def format_table(result: dict, key: str = "methods") -> str:

@@ -302,8 +302,23 @@ class FlowChunkPolicy:
                 )
         try:
             record = json.loads(config_path.read_text())
+            kind = record.get("kind")
+            if kind != "flow_chunk_policy":
+                what = (
+                    "a recovery policy" if kind == "robofail_recovery_model" else f"kind {kind!r}"
+                )
+                raise InvalidInputError(
+                    f"{folder} holds {what}, not a base policy: pass the folder "
+                    "`robofail train-policy` wrote"
+                )
             config = FlowPolicyConfig.from_json(record["config"])
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (
+            UnicodeDecodeError,
+            json.JSONDecodeError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:
             raise CorruptFileError(f"{config_path}: not a policy config ({exc})") from None
         if record.get("schema_version") != SCHEMA_VERSION:
             raise CorruptFileError(

@@ -375,7 +375,7 @@ def format_table(result: dict[str, Any]) -> str:
     decision = result.get("decision", {})
     if "explanation" in decision:
         lines.append(f"decision (geometric retries, measured rates): {decision['explanation']}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def plot_bars(result: dict[str, Any], path: str | Path) -> Path:

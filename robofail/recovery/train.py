@@ -165,6 +165,13 @@ def train_recovery_policy(
                 f"{path} holds recovery data of task {info.task!r}, not {task!r}"
             )
     env_type = get_task(info.task).env_type()
+    longest = env_type.max_episode_steps
+    for name, value in (("horizon", horizon), ("obs_horizon", obs_horizon)):
+        if value > longest:
+            raise InvalidInputError(
+                f"{name} {value} is longer than a {info.task} episode ({longest} steps); give at "
+                f"most {longest}"
+            )
     position_dims = list(env_type.position_action_dims)
     states, chunks, types, info = recovery_pairs(paths, horizon, position_dims, obs_horizon)
     n_actions = len(info.action_names)  # the bundled tasks' actions lie in [-1, 1]
@@ -242,10 +249,17 @@ def load_recovery_model(folder: str | Path):
             )
     try:
         record = json.loads(config_path.read_text())
+        if not isinstance(record, dict):
+            raise TypeError("not a JSON object")
+        if record.get("kind") == "flow_chunk_policy":
+            raise InvalidInputError(
+                f"{folder} is a base policy (train-policy), not a recovery policy: pass the "
+                "folder `robofail train-recovery` wrote"
+            )
         if record.get("kind") != KIND:
             raise KeyError("kind")
         config = RecoveryConfig(**record["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CorruptFileError(f"{config_path}: not a recovery policy config ({exc})") from None
     if record.get("schema_version") != SCHEMA_VERSION:
         raise CorruptFileError(

@@ -36,7 +36,24 @@ def check_output(out: Path) -> None:
     """Raise :class:`OutputPathError` unless ``out`` can be written as a file."""
     if out.is_dir():
         raise OutputPathError(f"--out {out} is a folder; give a file name such as report.html")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise OutputPathError(f"--out must name an .html file, got {out}")
+    if out.exists() and not _is_report(out):
+        raise OutputPathError(
+            f"--out {out} exists and is not a robofail report, so it would be lost; give another "
+            "path (or delete that file first)"
+        )
     check_writable(out, "--out")
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` is an HTML page this module wrote (its title starts "robofail report")."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"<!DOCTYPE html>") and b"<title>robofail report" in head
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:

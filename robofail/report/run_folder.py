@@ -46,6 +46,11 @@ class RunFolder:
             )
         if not path.is_dir():
             raise InvalidInputError(f"{path} is a file; give the run folder (RUN_DIR)")
+        if not any((path / name).exists() for name in _run_outputs()):
+            raise InvalidInputError(
+                f"{path} holds none of a pipeline run's files (run.json, calib/, "
+                "test_rollouts.h5, ...); give a run folder, e.g. one `robofail quickstart` wrote"
+            )
         record, problem = _read_record(path / "run.json")
         task = str(record.get("task", "")) or _dataset_task(path)
         return cls(path, record, problem, task)
@@ -90,6 +95,16 @@ class RunFolder:
     def missing(self, *names: str) -> list[tuple[str, str]]:
         """``(name, command)`` for each of ``names`` not in the folder."""
         return [(name, self.command(name)) for name in names if self.find(name) is None]
+
+
+def _run_outputs() -> set[str]:
+    """Every file or folder name a pipeline run writes (``run.json`` and the stages' outputs)."""
+    from robofail.quickstart import RUN_FILE, SIZES, stages
+
+    outputs = {RUN_FILE}
+    for _, names, _ in stages("pick_place", Path("."), SIZES["default"], 0, workers=1):
+        outputs.update(names)
+    return outputs
 
 
 def _read_record(path: Path) -> tuple[dict[str, Any], str]:

@@ -307,7 +307,7 @@ def test_damaged_file_gives_corrupt_file_error_naming_it(tmp_path: Path, damage)
     path = write_episodes(tmp_path / "eps.h5", mixed_episodes(), INFO)
     damage(path)
     with pytest.raises(
-        CorruptFileError, match=rf"{re.escape(str(path))}: cannot read .*re-generate"
+        CorruptFileError, match=rf"{re.escape(str(path))}: cannot read .*record it again"
     ):
         read_episodes(path)
 

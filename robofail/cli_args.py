@@ -1,0 +1,194 @@
+"""Argument types and output-path checks shared by the ``robofail`` verbs.
+
+Every type raises :class:`argparse.ArgumentTypeError`, which the parser prints as one line with
+exit status 2. The output checks run before any work, so a bad path never costs a finished run,
+and they never let a verb replace a file it did not write (see :func:`check_result_file`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from robofail.errors import OutputPathError
+from robofail.folders import check_writable
+from robofail.parallel import MAX_SEED
+
+#: Suffixes of an episode file.
+H5_SUFFIXES = (".h5", ".hdf5")
+
+
+def _number(text: str, kind: type) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed in 0 .. :data:`MAX_SEED`."""
+    value = _number(text, int)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_SEED}, got {value}")
+    return value
+
+
+def threads(text: str) -> int:
+    """0 (the library's default) up to this machine's CPU count."""
+    value = _number(text, int)
+    cpus = os.cpu_count() or 1
+    if not 0 <= value <= cpus:
+        raise argparse.ArgumentTypeError(
+            f"must be in 0..{cpus} (0: default; this machine has {cpus} CPUs), got {value}"
+        )
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text, float)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def action_noise(text: str) -> float:
+    """A noise std in action units: actions lie in [-1, 1], so 0 .. 1."""
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"must be in [0, 1] (action units; actions lie in [-1, 1]), got {text}"
+        )
+    return value
+
+
+def probability(text: str) -> float:
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = _number(text, float)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def open_unit(text: str) -> float:
+    value = _number(text, float)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), e.g. 0.05; got {text}")
+    return value
+
+
+def action_dims(text: str) -> list[int]:
+    """Comma-separated action dims: at least one, each >= 0, none twice."""
+    try:
+        dims = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated action dims like 0,1,2, got {text!r}"
+        ) from None
+    if not dims or min(dims) < 0 or len(set(dims)) != len(dims):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct action dims >= 0 like 0,1,2, got {text!r}"
+        )
+    return dims
+
+
+def check_new_file(path: Path, flag: str, suffixes: tuple[str, ...], *, overwrite: bool) -> None:
+    """Fail fast unless ``path`` can be written as a new file: the right suffix, not a folder,
+    not an existing file unless ``overwrite`` (the verb's ``--overwrite``), a writable folder."""
+    _check_file_path(path, flag, suffixes)
+    if path.exists() and not overwrite:
+        raise OutputPathError(f"{path} already exists; pass --overwrite to replace it")
+    check_writable(path, flag)
+
+
+def check_result_file(
+    path: Path, flag: str, suffixes: tuple[str, ...], written_by_us: Callable[[Path], bool]
+) -> None:
+    """Fail fast unless ``path`` can take a result file: the right suffix, not a folder, a
+    writable folder, and if it exists, a file this verb writes (``written_by_us``), so that
+    running a verb again replaces its own result but never another file (a dataset, an artifact).
+    """
+    _check_file_path(path, flag, suffixes)
+    if path.exists() and not written_by_us(path):
+        raise OutputPathError(
+            f"{flag} {path} exists and is not a file this command writes, so it would be lost; "
+            "give another path (or delete that file first)"
+        )
+    check_writable(path, flag)
+
+
+def _check_file_path(path: Path, flag: str, suffixes: tuple[str, ...]) -> None:
+    if path.is_dir():
+        raise OutputPathError(
+            f"{flag} {path} is a folder; give a file name ending in {suffixes[0]}"
+        )
+    if path.suffix.lower() not in suffixes:
+        raise OutputPathError(f"{flag} must name a {' or '.join(suffixes)} file, got {path}")
+
+
+def json_with_keys(*keys: str) -> Callable[[Path], bool]:
+    """A ``written_by_us`` test: a JSON object with all of ``keys``."""
+
+    def test(path: Path) -> bool:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        return isinstance(data, dict) and all(key in data for key in keys)
+
+    return test
+
+
+def starts_with(magic: bytes) -> Callable[[Path], bool]:
+    """A ``written_by_us`` test: the file's first bytes are ``magic``."""
+
+    def test(path: Path) -> bool:
+        try:
+            with path.open("rb") as file:
+                return file.read(len(magic)) == magic
+        except OSError:
+            return False
+
+    return test
+
+
+is_png = starts_with(b"\x89PNG\r\n\x1a\n")
+
+
+def check_artifact_folder(path: Path, flag: str, own: Callable[[str], bool], what: str) -> None:
+    """Fail fast unless ``path`` can be replaced whole by a ``what`` folder: not a file, writable,
+    and holding nothing but files ``own`` claims (an earlier ``what``), since replacing it would
+    delete anything else in it."""
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{flag} {path} is a file; give a folder for the {what}")
+    check_writable(path, flag)
+    if path.is_dir():
+        others = sorted(p.name for p in path.iterdir() if not own(p.name) and p.name[0] != ".")
+        if others:
+            raise OutputPathError(
+                f"{flag} {path} holds other files ({', '.join(others[:3])}); a {what} is saved "
+                "by replacing its folder whole: give a folder of its own"
+            )
