@@ -665,10 +665,10 @@ def _supervisor(
     return call
 
 
-def _with_notes(folder: Path) -> Path:
-    """``folder`` (created if missing) with a file of the user's in it."""
+def _with_notes(folder: Path, name: str = "notes.txt") -> Path:
+    """``folder`` (created if missing) with a file of the user's, ``name``, in it."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "notes.txt").write_text("the user's notes")
+    (folder / name).write_text("the user's notes")
     return folder
 
 
@@ -1324,6 +1324,58 @@ CASES: list[Case] = [
     cli("report", "--out exists and is not a report", lambda fx: [
         "report", _run_folder(fx), "--out", fx.keep(fx.file("x.html", "<html>mine</html>"))]),
     cli("inspect", "a JSON file", lambda fx: ["inspect", fx.file("metrics.json", "{}")]),
+    cli("train-policy", "--overwrite on a policy folder holding a hidden file", lambda fx: [
+        "train-policy", "--demos", fx.demos, "--out", fx.keep(_with_notes(fx.copy(fx.policy),
+                                                                          ".notes")),
+        "--overwrite"]),
+    cli("train-policy", "--overwrite on a recovery policy's folder", lambda fx: [
+        "train-policy", "--demos", fx.demos, "--out", fx.keep(_policy_of_kind(
+            fx, "robofail_recovery_model")), "--overwrite"]),
+    cli("generate", "--overwrite on a dataset folder holding other files", lambda fx: [
+        "generate", "--task", "pick_place", "--spec", "failures", "-n", "1", "--backend",
+        "inprocess", "--out", fx.keep(_with_notes(fx.copy(fx.shards))), "--overwrite"]),
+    cli("export-dataset", "--out inside the source folder", lambda fx: [
+        "export-dataset", (src := fx.keep(fx.copy(fx.shards))), "--format", "robomimic",
+        "--out", src / "shard_00000.h5", "--overwrite"]),
+    cli("export-dataset", "lerobot --out named .h5", lambda fx: [
+        "export-dataset", fx.shards, "--format", "lerobot", "--out", fx.out("l.h5")]),
+    cli("closed-loop", "--plot is another program's PNG", lambda fx: [
+        "closed-loop", "--task", "pick_place", "--policy", fx.policy, "--monitor", fx.artifact,
+        "--recovery", fx.recovery, "--spec", "policy_failures", "-n", "1", "--plot",
+        fx.keep(fx.file("b.png", b"\x89PNG\r\n\x1a\n....tEXtSoftware\x00matplotlib"))]),
+    cli("closed-loop", "--reset-seconds 1e308", lambda fx: [
+        "closed-loop", "--task", "pick_place", "--policy", fx.policy, "--monitor", fx.artifact,
+        "--recovery", fx.recovery, "--spec", "policy_failures", "-n", "1", "--reset-seconds",
+        "1e308"]),
+    cli("rollout", "--samples 1", lambda fx: [
+        "rollout", "--task", "push", "--policy", fx.policy, "-n", "1", "--samples", "1",
+        "--out", fx.out("r.h5")]),
+    cli("rollout", "--samples 10**9", lambda fx: [
+        "rollout", "--task", "push", "--policy", fx.policy, "-n", "1", "--samples",
+        str(10**9), "--out", fx.out("r.h5")]),
+    cli("render", "--out exists, no --overwrite", lambda fx: [
+        "render", f"{fx.demos}:0", "--out", fx.keep(fx.file("v.mp4", b"my video"))]),
+    cli("render", "--fps 1e-300", lambda fx: [
+        "render", f"{fx.demos}:0", "--fps", "1e-300", "--out", fx.out("v.mp4")]),
+    cli("calibrate", "the same rollouts twice", lambda fx: [
+        "calibrate", "--rollouts", fx.rollouts, fx.rollouts, "--alpha", "0.2",
+        "--training-steps", "5", "--out", fx.out("c")]),
+    cli("calibrate", "--policy whose config.json is a list", lambda fx: [
+        "calibrate", "--rollouts", fx.rollouts, "--policy", fx.edited_policy(
+            "config.json", b"[]"), "--out", fx.out("c")]),
+    cli("evaluate", "--monitor is calibration.json itself", lambda fx: [
+        "evaluate", "--monitor", fx.artifact / "calibration.json", "--rollouts", fx.rollouts]),
+    cli("train-recovery", "the same data twice", lambda fx: [
+        "train-recovery", "--data", fx.demos, fx.demos, "--out", fx.out("r")]),
+    cli("recovery-data", "--check-every without --learner", lambda fx: [
+        "recovery-data", "--task", "pick_place", "--failures", fx.shards, "--out",
+        fx.out("r.h5"), "--check-every", "5"]),
+    cli("quickstart", "--out holds the user's files", lambda fx: [
+        "quickstart", "--out", fx.keep(fx.file("demos.h5", "my demos").parent)]),
+    cli("quickstart", "--out holds a run.json of another program", lambda fx: [
+        "quickstart", "--out", fx.keep(fx.file("run.json", "[1, 2]").parent)]),
+    cli("quickstart", "--seed 2**32 - 1 (stages add up to 6)", lambda fx: [
+        "quickstart", "--seed", str(2**32 - 1), "--out", fx.out("q")]),
 ]
 """Every case of the sweep, in table order."""
 # fmt: on

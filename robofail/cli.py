@@ -46,7 +46,9 @@ def check_policy_folder(path: Path, *, overwrite: bool) -> None:
     ``overwrite``) holding nothing but an earlier policy (the folder is replaced as a whole)."""
     if path.exists() and not overwrite:
         raise OutputPathError(f"{path} already exists; pass --overwrite to replace it")
-    arg.check_artifact_folder(path, "--out", POLICY_FILES.__contains__, "policy")
+    arg.check_artifact_folder(
+        path, "--out", "policy", "config.json", "flow_chunk_policy", POLICY_FILES.__contains__
+    )
 
 
 def _write_with_summary(out: Path, episodes, info, n: int, desc: str, noun: str) -> None:
@@ -458,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--env", help="any registered gymnasium id (instead of --task)")
     rollout.add_argument("--env-kwargs", help="JSON object of keyword arguments for the env")
     rollout.add_argument(
-        "--samples", type=arg.positive_int, default=32, help="chunks per inference (32)"
+        "--samples", type=arg.samples, default=32, help="chunks per inference (32)"
     )
     rollout.add_argument("--seed", type=arg.seed, default=0, help="default 0")
     rollout.add_argument(
@@ -486,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=arg.seed, default=0, help="run seed (default 0)")
     gen.add_argument("--policy", help="saved policy folder, for specs with source: policy")
     gen.add_argument(
-        "--samples", type=arg.positive_int, default=32, help="chunks per policy inference (32)"
+        "--samples", type=arg.samples, default=32, help="chunks per policy inference (32)"
     )
     gen.add_argument(
         "--workers", type=arg.positive_int, default=1, help="processes, or Ray CPUs (default 1)"
@@ -538,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     disc.add_argument("--policy", help="saved policy folder, for specs with source: policy")
     disc.add_argument(
-        "--samples", type=arg.positive_int, default=32, help="chunks per policy inference (32)"
+        "--samples", type=arg.samples, default=32, help="chunks per policy inference (32)"
     )
     disc.add_argument(
         "--workers", type=arg.positive_int, default=1, help="processes, or Ray CPUs (default 1)"

@@ -36,13 +36,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def seed(text: str) -> int:
     """A seed in 0 .. :data:`MAX_SEED`."""
     value = _number(text, int)
@@ -62,10 +55,25 @@ def threads(text: str) -> int:
     return value
 
 
-def non_negative_float(text: str) -> float:
+#: Most chunks per inference a verb samples: the monitor's chunk scores need at least 2.
+MAX_SAMPLES = 1024
+
+
+def samples(text: str) -> int:
+    """Chunks sampled per policy inference, 2 .. :data:`MAX_SAMPLES`."""
+    value = _number(text, int)
+    if not 2 <= value <= MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(
+            f"must be in 2..{MAX_SAMPLES} (the monitor compares at least 2 chunks), got {value}"
+        )
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds, 0 .. 1 hour."""
     value = _number(text, float)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be in [0, 3600] seconds, got {text}")
     return value
 
 
@@ -162,33 +170,30 @@ def json_with_keys(*keys: str) -> Callable[[Path], bool]:
     return test
 
 
-def starts_with(magic: bytes) -> Callable[[Path], bool]:
-    """A ``written_by_us`` test: the file's first bytes are ``magic``."""
-
-    def test(path: Path) -> bool:
-        try:
-            with path.open("rb") as file:
-                return file.read(len(magic)) == magic
-        except OSError:
-            return False
-
-    return test
-
-
-is_png = starts_with(b"\x89PNG\r\n\x1a\n")
-
-
-def check_artifact_folder(path: Path, flag: str, own: Callable[[str], bool], what: str) -> None:
+def check_artifact_folder(
+    path: Path, flag: str, what: str, marker: str, kind: str, own: Callable[[str], bool]
+) -> None:
     """Fail fast unless ``path`` can be replaced whole by a ``what`` folder: not a file, writable,
-    and holding nothing but files ``own`` claims (an earlier ``what``), since replacing it would
-    delete anything else in it."""
+    and, if it holds anything, an earlier ``what``: its ``marker`` JSON file names ``kind`` and
+    every entry (hidden ones too) is one ``own`` claims, since replacing the folder deletes all
+    that is in it."""
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{flag} {path} is a file; give a folder for the {what}")
     check_writable(path, flag)
-    if path.is_dir():
-        others = sorted(p.name for p in path.iterdir() if not own(p.name) and p.name[0] != ".")
-        if others:
-            raise OutputPathError(
-                f"{flag} {path} holds other files ({', '.join(others[:3])}); a {what} is saved "
-                "by replacing its folder whole: give a folder of its own"
-            )
+    if not path.is_dir() or not any(path.iterdir()):
+        return
+    if not json_with_keys("kind")(path / marker) or _json_kind(path / marker) != kind:
+        raise OutputPathError(
+            f"{flag} {path} holds something other than a {what} (no {marker} of one); a {what} "
+            "is saved by replacing its folder whole: give a folder of its own"
+        )
+    others = sorted(p.name for p in path.iterdir() if not own(p.name))
+    if others:
+        raise OutputPathError(
+            f"{flag} {path} holds other files ({', '.join(others[:3])}); a {what} is saved by "
+            "replacing its folder whole: give a folder of its own"
+        )
+
+
+def _json_kind(path: Path) -> object:
+    return json.loads(path.read_text()).get("kind")

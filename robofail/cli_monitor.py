@@ -8,10 +8,11 @@ import textwrap
 from pathlib import Path
 
 from robofail import cli_args as arg
-from robofail.cli_args import check_artifact_folder, check_result_file, is_png, json_with_keys
+from robofail.cli_args import check_artifact_folder, check_result_file, json_with_keys
 from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError
+from robofail.figures import is_robofail_png
 from robofail.folders import check_writable
-from robofail.monitor.artifact import CALIBRATION_FILE
+from robofail.monitor.artifact import ARTIFACT_KIND, CALIBRATION_FILE
 
 CALIBRATE_EXAMPLE = """example:
   robofail calibrate --policy models/pick_place/policy --rollouts data/pick_place_rollouts.h5 \\
@@ -44,6 +45,15 @@ def _policy_identity(policy_dir: str | None, extra: dict) -> tuple[str, list[int
             ) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CorruptFileError(f"{path}: not valid JSON ({exc})") from None
+        if not (
+            isinstance(saved, dict)
+            and saved.get("kind") == "flow_chunk_policy"
+            and isinstance(saved.get("config"), dict)
+        ):
+            raise InvalidInputError(
+                f"--policy {policy_dir}: its config.json is not a saved policy's; pass the folder "
+                "`robofail train-policy` wrote"
+            )
         policy_fp = str(saved.get("fingerprint", ""))
         if fingerprint and policy_fp and fingerprint != policy_fp:
             raise InvalidInputError(
@@ -51,7 +61,7 @@ def _policy_identity(policy_dir: str | None, extra: dict) -> tuple[str, list[int
                 f"({policy_fp}); calibrate on rollouts of this policy"
             )
         fingerprint = policy_fp or fingerprint
-        position_dims = saved.get("config", {}).get("position_dims", position_dims)
+        position_dims = saved["config"].get("position_dims", position_dims)
     if not fingerprint:
         raise InvalidInputError(
             "the rollouts carry no policy fingerprint; pass --policy DIR (or record them with "
@@ -70,7 +80,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
-    check_artifact_folder(out, "--out", _artifact_file, "calibration artifact")
+    check_artifact_folder(
+        out, "--out", "calibration artifact", CALIBRATION_FILE, ARTIFACT_KIND, _artifact_file
+    )
     rollouts, extra = load_episodes(args.rollouts)
     failures = []
     if args.val_failures:
@@ -179,7 +191,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 METRICS_JSON = json_with_keys("alpha", "methods", "methods_length_capped")
-PLOT_NAMES = ("roc.png", "traces_*.png")
+PLOT_NAMES = {"roc.png": "roc", "traces_*.png": "traces"}
+"""File name pattern -> plot kind of what ``evaluate --plots`` writes."""
 
 
 def _artifact_file(name: str) -> bool:
@@ -188,16 +201,17 @@ def _artifact_file(name: str) -> bool:
 
 
 def _check_plots_folder(folder: Path) -> None:
-    """``--plots`` can take the PNGs: a writable folder whose PNGs of those names are PNGs."""
+    """``--plots`` can take the PNGs: a writable folder whose files of those names are earlier
+    plots of the same kind."""
     if folder.exists() and not folder.is_dir():
         raise OutputPathError(f"--plots {folder} is a file; give a folder")
     check_writable(folder, "--plots")
     if folder.is_dir():
-        for pattern in PLOT_NAMES:
+        for pattern, kind in PLOT_NAMES.items():
             for path in folder.glob(pattern):
-                if not is_png(path):
+                if not is_robofail_png(path, kind):
                     raise OutputPathError(
-                        f"--plots {folder}: {path.name} exists and is not a PNG plot, so it "
+                        f"--plots {folder}: {path.name} exists and is not a robofail plot, so it "
                         "would be lost; give another folder"
                     )
 

@@ -11,10 +11,10 @@ from robofail.cli_args import (
     check_artifact_folder,
     check_new_file,
     check_result_file,
-    is_png,
     json_with_keys,
 )
 from robofail.errors import InvalidInputError, OutputPathError
+from robofail.figures import is_robofail_png
 
 RECOVERY_DATA_EXAMPLE = """example:
   robofail recovery-data --task pick_place --failures data/pick_place_failures \\
@@ -80,6 +80,7 @@ def is_recovery_onnx(path: Path) -> bool:
 
 
 RECOVERY_FOLDER_FILES = ("config.json", "model.safetensors")
+RECOVERY_MODEL_KIND = "robofail_recovery_model"  # robofail.recovery.train.KIND, without torch
 
 
 def cmd_recovery_data(args: argparse.Namespace) -> int:
@@ -88,10 +89,9 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_new_file(out, "--out", arg.H5_SUFFIXES, overwrite=args.overwrite)
-    if args.beta > 0 and args.learner is None:
+    if args.learner is None and (args.beta > 0 or args.check_every is not None):
         raise InvalidInputError(
-            "--beta mixes the expert into a DAgger learner's rollouts: add --learner MODEL.onnx "
-            "or drop --beta"
+            "--beta and --check-every set a DAgger round: add --learner MODEL.onnx or drop them"
         )
     settings = RecoverySettings(
         after=tuple(args.after),
@@ -100,7 +100,7 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
         seed=args.seed,
         learner=args.learner,
         beta=args.beta,
-        check_every=args.check_every,
+        check_every=10 if args.check_every is None else args.check_every,
         teacher=args.teacher,
     )
     summary = _run_with_progress(
@@ -135,7 +135,14 @@ def cmd_train_recovery(args: argparse.Namespace) -> int:
         )
     if out.exists() and not args.overwrite:
         raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
-    check_artifact_folder(out, "--out", RECOVERY_FOLDER_FILES.__contains__, "recovery policy")
+    check_artifact_folder(
+        out,
+        "--out",
+        "recovery policy",
+        "config.json",
+        RECOVERY_MODEL_KIND,
+        RECOVERY_FOLDER_FILES.__contains__,
+    )
     record = train_recovery_policy(
         args.data,
         args.out,
@@ -185,7 +192,9 @@ def cmd_closed_loop(args: argparse.Namespace) -> int:
     if json_path is not None:
         check_result_file(json_path, "--json", (".json",), json_with_keys("arms"))
     if args.plot:
-        check_result_file(Path(args.plot), "--plot", (".png",), is_png)
+        check_result_file(
+            Path(args.plot), "--plot", (".png",), lambda path: is_robofail_png(path, "closed_loop")
+        )
     settings = ClosedLoopSettings(
         task=args.task,
         policy=args.policy,
@@ -255,7 +264,6 @@ def add_parsers(verb) -> None:
     data.add_argument(
         "--check-every",
         type=arg.positive_int,
-        default=10,
         help="DAgger: learner steps between the expert's verification takeovers (default 10)",
     )
     data.add_argument(
@@ -334,14 +342,14 @@ def add_parsers(verb) -> None:
     )
     loop.add_argument("-n", type=arg.positive_int, required=True, help="episodes per arm")
     loop.add_argument("--seed", type=arg.seed, default=0, help="run seed (use one not trained on)")
-    loop.add_argument("--samples", type=arg.positive_int, default=32, help="chunks per inference")
+    loop.add_argument("--samples", type=arg.samples, default=32, help="chunks per inference")
     loop.add_argument("--method", help="monitor method (default: the artifact's, robofail)")
     loop.add_argument(
         "--max-attempts", type=arg.positive_int, default=3, help="abort/retry attempts (3)"
     )
     loop.add_argument(
         "--reset-seconds",
-        type=arg.non_negative_float,
+        type=arg.seconds,
         default=5.0,
         help="time to reset the scene after an aborted attempt (5 s)",
     )

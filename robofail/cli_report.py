@@ -41,6 +41,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         method=args.method,
         camera=args.camera,
         fps=args.fps,
+        overwrite=args.overwrite,
     )
     print(
         f"wrote {summary.out}: {summary.frames} frames of {summary.width}x{summary.height} at "
@@ -49,13 +50,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_float(text: str) -> float:
+def _frame_rate(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 1000:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1000), got {text}")
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be in [1, 1000], got {text}")
     return value
 
 
@@ -86,5 +87,6 @@ def add_parsers(verb) -> None:
     render.add_argument("--method", help="calibrated method to show (default: the artifact's)")
     render.add_argument("--camera", help="scene camera, e.g. front or top (simulator frames)")
     render.add_argument(
-        "--fps", type=_positive_float, help="frames per second (default: the control rate)"
+        "--fps", type=_frame_rate, help="frames per second (default: the control rate)"
     )
+    render.add_argument("--overwrite", action="store_true", help="replace an existing --out")

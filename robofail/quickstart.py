@@ -27,6 +27,7 @@ from pathlib import Path
 
 from robofail.errors import InvalidInputError, OutputPathError
 from robofail.folders import check_writable
+from robofail.parallel import MAX_SEED
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ SIZES = {
 ALPHA = "0.1"
 DISCOVER_KIND = {"pick_place": "init_pose", "push": "friction", "peg_insert": "init_pose"}
 RUN_FILE = "run.json"
+SEED_OFFSETS = 6
+"""The stages run with seeds ``seed`` to ``seed + SEED_OFFSETS``."""
 
 
 def stages(task: str, run: Path, size: Size, seed: int, workers: int) -> list[tuple]:
@@ -111,10 +114,20 @@ def stages(task: str, run: Path, size: Size, seed: int, workers: int) -> list[tu
     ]  # fmt: skip
 
 
-def _record(run: Path, echo: Callable[[str], None]) -> dict:
-    """The stages ``run.json`` records; an unreadable record only costs re-running them."""
+def _record(run: Path) -> dict:
+    """The stages an earlier quickstart recorded in ``run``: ``{}`` for a new or empty folder.
+
+    Raises:
+        OutputPathError: ``run`` holds files but no quickstart record (the stages would replace
+            them), or a ``run.json`` that is not one.
+    """
     path = run / RUN_FILE
     if not path.exists():
+        if run.is_dir() and any(run.iterdir()):
+            raise OutputPathError(
+                f"--out {run} holds files but no {RUN_FILE} of an earlier quickstart; its stages "
+                "would replace them: give a new folder"
+            )
         return {}
     try:
         record = json.loads(path.read_text())
@@ -122,8 +135,10 @@ def _record(run: Path, echo: Callable[[str], None]) -> dict:
         record = None
     stages = record.get("stages") if isinstance(record, dict) else None
     if not isinstance(stages, dict) or not all(isinstance(s, dict) for s in stages.values()):
-        echo(f"{path} is not a quickstart record; every stage runs again")
-        return {}
+        raise OutputPathError(
+            f"{path} is not a quickstart record; give a new --out folder (or delete {path} to "
+            "run every stage again in this one)"
+        )
     return stages
 
 
@@ -159,10 +174,15 @@ def quickstart(
     if run.exists() and not run.is_dir():
         raise OutputPathError(f"--out {run} is a file; give a folder")
     check_writable(run, "--out")
+    if not 0 <= seed <= MAX_SEED - SEED_OFFSETS:
+        raise InvalidInputError(
+            f"seed must be in 0..{MAX_SEED - SEED_OFFSETS} (the stages use seed to seed + "
+            f"{SEED_OFFSETS}), got {seed}"
+        )
     size = SIZES["full" if full else "default"]
     plan = stages(task, run, size, seed, workers)
     run.mkdir(parents=True, exist_ok=True)
-    previous = _record(run, echo)
+    previous = _record(run)
     record = {"task": task, "seed": seed, "size": "full" if full else "default", "stages": {}}
     rerun = False
     started = time.perf_counter()

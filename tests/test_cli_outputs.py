@@ -7,6 +7,7 @@ it is reached: a bad output path must be refused first, with exit status 2 and o
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,7 @@ CLOSED_LOOP = ["closed-loop", "--task", "pick_place", "--policy", "p", "--monito
         ("--plot", "plots", None, "must name a .png file"),
         ("--json", "other.json", '{"mine": 1}', "not a file this command writes"),
         ("--plot", "other.png", "not a png", "not a file this command writes"),
+        ("--plot", "b.png", "\x89PNG\r\n\x1a\n..tEXtSoftware\x00matplotlib", "not a file this"),
     ],
 )
 def test_closed_loop_checks_its_outputs_before_running(
@@ -44,11 +46,11 @@ def test_closed_loop_checks_its_outputs_before_running(
     monkeypatch.setattr("robofail.recovery.closed_loop.closed_loop", _never)
     path = tmp_path / name
     if content is not None:
-        path.write_text(content)
+        path.write_bytes(content.encode("latin-1"))
     message = _refused([*CLOSED_LOOP, flag, path], capsys)
     assert expected in message
     if content is not None:
-        assert path.read_text() == content
+        assert path.read_bytes() == content.encode("latin-1")
 
 
 def test_closed_loop_rewrites_its_own_results(tmp_path, monkeypatch):
@@ -95,7 +97,7 @@ def test_overwrite_refuses_a_folder_with_other_files(tmp_path, capsys, monkeypat
     (out / "notes.txt").write_text("mine")
     data = "--data" if verb == "train-recovery" else "--demos"
     message = _refused([verb, data, tmp_path / "none.h5", "--out", out, "--overwrite"], capsys)
-    assert "holds other files (notes.txt)" in message
+    assert "give a folder of its own" in message
     assert (out / "notes.txt").read_text() == "mine"
 
 
@@ -122,19 +124,36 @@ def test_progress_bar_is_erased_when_the_work_fails(capsys):
     assert "\n" not in err.rstrip("\r"), repr(err)  # the bar's line was cleared, not left
 
 
-def test_quickstart_runs_again_over_an_unreadable_record(tmp_path):
-    """A run.json that is not a quickstart record costs re-running the stages, nothing else."""
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [("run.json", "[1, 2]", "not a quickstart record"), ("demos.h5", "mine", "no run.json")],
+)
+def test_quickstart_never_runs_over_files_it_did_not_write(tmp_path, name, content, expected):
+    """The stages replace their outputs, so quickstart refuses a folder that is not its own."""
+    from robofail.errors import OutputPathError
     from robofail.quickstart import quickstart
 
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "run.json").write_text("[1, 2]")
-    calls, lines = [], []
-    record = quickstart("push", run, run_verb=lambda argv: calls.append(argv) or 0,
-                        echo=lines.append)  # fmt: skip
-    assert "not a quickstart record" in lines[0]
-    assert len(calls) == len(record["stages"]) == 14
-    assert json.loads((run / "run.json").read_text())["stages"]["demos"]["finished"]
+    (tmp_path / name).write_text(content)
+    with pytest.raises(OutputPathError, match=expected):
+        quickstart("push", tmp_path, run_verb=_never, echo=lambda line: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert (tmp_path / name).read_text() == content
+
+
+def test_quickstart_resumes_its_own_run(tmp_path):
+    from robofail.quickstart import quickstart
+
+    def run_verb(argv: list[str]) -> int:  # writes the stage's outputs, as the verb would
+        for flag in ("--out", "--json", "--plot", "--plots"):
+            if flag in argv:
+                out = Path(argv[argv.index(flag) + 1])
+                out.mkdir() if not out.suffix else out.write_text("")
+        return 0
+
+    first = quickstart("push", tmp_path, run_verb=run_verb, echo=lambda line: None)
+    again = quickstart("push", tmp_path, run_verb=_never, echo=lambda line: None)
+    assert len(first["stages"]) == 14
+    assert all(stage["skipped"] for stage in again["stages"].values())
 
 
 def test_report_refuses_a_folder_that_holds_no_run(tmp_path, capsys):
@@ -149,3 +168,11 @@ def test_report_refuses_to_replace_another_html_file(tmp_path, capsys):
     page.write_text("<html>mine</html>")
     assert "not a robofail report" in _refused(["report", tmp_path, "--out", page], capsys)
     assert page.read_text() == "<html>mine</html>"
+
+
+def test_render_keeps_an_existing_video_without_overwrite(tmp_path, capsys):
+    dataset, video = tmp_path / "d.h5", tmp_path / "v.mp4"
+    dataset.write_bytes(b"")
+    video.write_bytes(b"my video")
+    assert "pass --overwrite" in _refused(["render", f"{dataset}:0", "--out", video], capsys)
+    assert video.read_bytes() == b"my video"

@@ -74,6 +74,10 @@ def export_dataset(
     raise UnknownNameError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
 
 
+LEROBOT_TOP_LEVEL = ("meta", "data", "videos")
+"""What a LeRobot v3.0 dataset folder holds at its top level."""
+
+
 def check_paths(source: Path, out: Path, *, folder: bool, overwrite: bool) -> None:
     """Fail before any work unless ``source`` exists and ``out`` can be written.
 
@@ -84,8 +88,13 @@ def check_paths(source: Path, out: Path, *, folder: bool, overwrite: bool) -> No
     if not source.exists():
         raise InvalidInputError(f"no such dataset: {source}; give a .h5 file or a shard folder")
     resolved, inside = out.resolve(), source.resolve()
-    if resolved == inside or resolved in inside.parents:
-        raise InvalidInputError(f"--out {out} would replace the dataset {source} it exports")
+    if resolved == inside or resolved in inside.parents or inside in resolved.parents:
+        raise InvalidInputError(
+            f"--out {out} would write over or into the dataset {source} it exports; give a path "
+            "outside it"
+        )
+    if folder and out.suffix.lower() in (".h5", ".hdf5"):
+        raise OutputPathError(f"--out {out}: LeRobot writes a folder; give a folder name")
     if out.exists():
         if not overwrite:
             raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
@@ -97,6 +106,12 @@ def check_paths(source: Path, out: Path, *, folder: bool, overwrite: bool) -> No
             raise OutputPathError(
                 f"--out {out} holds files but no LeRobot dataset (meta/info.json); it would be "
                 "replaced whole: give a folder of its own"
+            )
+        others = sorted(p.name for p in out.iterdir() if p.name not in LEROBOT_TOP_LEVEL)
+        if folder and others:
+            raise OutputPathError(
+                f"--out {out} holds other files ({', '.join(others[:3])}) next to its LeRobot "
+                "dataset; it would be replaced whole: give a folder of its own"
             )
     check_writable(out, "--out")
 

@@ -43,6 +43,7 @@ from robofail.failgen.generator import (
 )
 from robofail.failgen.perturbation import make_perturbation, perturbation_type
 from robofail.failgen.spec import FailureSpec, SpecEntry, resolve_spec
+from robofail.figures import save_png
 from robofail.parallel import check_backend, check_seed, run_ordered
 from robofail.tasks import get_task
 
@@ -738,6 +739,6 @@ def plot_boundary(
         ax.legend(fontsize=7, loc="best")
         fig.suptitle(f"{box.kind}: failure boundary")
         fig.tight_layout()
-        fig.savefig(path, format="png")
+        save_png(fig, path, "boundary")
     finally:
         plt.close(fig)

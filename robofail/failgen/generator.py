@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import shutil
 import statistics
 import time
@@ -531,6 +532,9 @@ def check_policy(spec: FailureSpec, policy_dir: str | Path | None, env: MocapTas
     return str(policy.fingerprint)
 
 
+_SHARD = re.compile(r"shard_\d+\.h5")
+
+
 def _prepare_output(out: Path, info: DatasetInfo, *, resume: bool, overwrite: bool) -> None:
     """Check ``out`` can take this run (refusing a mismatched resume); delete it on overwrite.
 
@@ -551,6 +555,16 @@ def _prepare_output(out: Path, info: DatasetInfo, *, resume: bool, overwrite: bo
             f"{out} exists and is not a dataset folder (no {MANIFEST_NAME}); choose another --out"
         )
     if overwrite:
+        others = sorted(
+            p.name
+            for p in out.iterdir()
+            if p.name != MANIFEST_NAME and not is_temporary_file(p) and not _SHARD.fullmatch(p.name)
+        )
+        if others:
+            raise OutputPathError(
+                f"{out} holds other files next to its dataset ({', '.join(others[:3])}); "
+                "--overwrite replaces the folder whole: move them or give another --out"
+            )
         shutil.rmtree(out)
         return
     if not resume:

@@ -74,6 +74,11 @@ def load_calibration(folder: str | Path) -> dict[str, Any]:
     """
     folder = Path(folder)
     path = folder / CALIBRATION_FILE
+    if folder.is_file():
+        raise CorruptFileError(
+            f"{folder} is a file; give the calibration artifact's folder (the one holding "
+            f"{CALIBRATION_FILE}), e.g. calib/pick_place"
+        )
     if not path.is_file():
         raise CorruptFileError(
             f"{folder} is not a calibration artifact (no {CALIBRATION_FILE}); "
@@ -84,7 +89,11 @@ def load_calibration(folder: str | Path) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptFileError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("kind") != ARTIFACT_KIND:
-        raise CorruptFileError(f"{path}: not a robofail calibration file (kind {ARTIFACT_KIND!r})")
+        found = data.get("kind") if isinstance(data, dict) else None
+        raise CorruptFileError(
+            f"{path}: not a robofail calibration file (its kind is {found!r}, expected "
+            f"{ARTIFACT_KIND!r}); give a folder `robofail calibrate` wrote"
+        )
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise IncompatibleArtifactError(

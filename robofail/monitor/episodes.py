@@ -98,6 +98,19 @@ def split_source(source: str) -> tuple[Path, str | None]:
     return Path(head), tail or None
 
 
+def check_distinct_datasets(paths: list[Path]) -> None:
+    """Raise InvalidInputError if a dataset is listed twice: its episodes would count twice (and
+    could land in two calibration splits at once)."""
+    seen: set[Path] = set()
+    for path in paths:
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            raise InvalidInputError(
+                f"{path} is listed twice; give each dataset once (with one :FILTER at most)"
+            )
+        seen.add(resolved)
+
+
 def load_episodes(sources: list[str]) -> tuple[list[MonitoredEpisode], dict]:
     """Monitored episodes of every source, in order, and the first source's dataset info extra.
 
@@ -108,6 +121,7 @@ def load_episodes(sources: list[str]) -> tuple[list[MonitoredEpisode], dict]:
     """
     from robofail.data import open_dataset
 
+    check_distinct_datasets([split_source(source)[0] for source in sources])
     episodes: list[MonitoredEpisode] = []
     first_extra: dict | None = None
     fingerprints: dict[str, str] = {}

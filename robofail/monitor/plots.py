@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robofail.figures import save_png
 from robofail.monitor.evaluate import Evaluation
 from robofail.monitor.rules import NEVER, trace
 
@@ -67,7 +68,7 @@ def plot_traces(evaluation: Evaluation, method: str, out: Path, indices: list[in
     axes.ravel()[0].legend(fontsize=7, loc="upper left")
     figure.suptitle(f"{method}: windowed scores over their thresholds")
     figure.tight_layout()
-    figure.savefig(out, dpi=110)
+    save_png(figure, out, "traces", dpi=110)
     plt.close(figure)
     return out
 
@@ -93,7 +94,7 @@ def plot_roc(evaluation: Evaluation, out: Path) -> Path:
     axis.set_title("ROC of the episode maximum (dots: calibrated threshold)")
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    figure.savefig(out, dpi=110)
+    save_png(figure, out, "roc", dpi=110)
     plt.close(figure)
     return out
 
@@ -124,6 +125,6 @@ def plot_detection_histograms(evaluation: Evaluation, out: Path, methods: list[s
         axis.legend(fontsize=7)
     figure.suptitle("when the monitor flags the failures it detects")
     figure.tight_layout()
-    figure.savefig(out, dpi=110)
+    save_png(figure, out, "detection_histograms", dpi=110)
     plt.close(figure)
     return out

@@ -305,11 +305,13 @@ class FlowChunkPolicy:
             kind = record.get("kind")
             if kind != "flow_chunk_policy":
                 what = (
-                    "a recovery policy" if kind == "robofail_recovery_model" else f"kind {kind!r}"
+                    "holds a recovery policy"
+                    if kind == "robofail_recovery_model"
+                    else f"has a {CONFIG_FILE} of another kind ({kind!r})"
                 )
                 raise InvalidInputError(
-                    f"{folder} holds {what}, not a base policy: pass the folder "
-                    "`robofail train-policy` wrote"
+                    f"{folder} {what}, not a base policy: pass the folder `robofail train-policy` "
+                    "wrote"
                 )
             config = FlowPolicyConfig.from_json(record["config"])
         except (

@@ -19,6 +19,7 @@ import torch
 
 from robofail.data import DatasetInfo, Episode
 from robofail.errors import InvalidInputError
+from robofail.figures import save_png
 from robofail.policy.flow import FlowChunkModel, FlowChunkPolicy, FlowPolicyConfig
 
 
@@ -226,6 +227,6 @@ def save_loss_curve(losses: Sequence[float], path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    save_png(fig, path, "loss_curve", dpi=120)
     plt.close(fig)
     return path

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from robofail.errors import InvalidInputError
+from robofail.figures import save_png
 from robofail.parallel import episode_seed, run_ordered
 from robofail.policy.protocol import ObservationWindow, next_seed
 
@@ -378,6 +379,10 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+PLOT_KIND = "closed_loop"
+"""The kind :func:`plot_bars` writes into its PNG (see :mod:`robofail.figures`)."""
+
+
 def plot_bars(result: dict[str, Any], path: str | Path) -> Path:
     """Bar chart PNG: success rate per perturbation family (and overall), one bar per arm."""
     import matplotlib
@@ -404,7 +409,7 @@ def plot_bars(result: dict[str, Any], path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    save_png(fig, path, PLOT_KIND)
     plt.close(fig)
     return path
 

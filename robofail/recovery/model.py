@@ -222,8 +222,10 @@ def export_onnx(net, config: RecoveryConfig):
         if isinstance(m, torch.nn.Linear)
     ]
     summary = summary_matrix(config)
-    if summary is not None:  # fold the window summary into the first layer
-        weights[0] = (summary @ weights[0][0], weights[0][1])
+    if summary is not None:  # fold the window summary into the first layer's state rows
+        first, bias = weights[0]
+        state_rows = summary.shape[1]
+        weights[0] = (np.vstack([summary @ first[:state_rows], first[state_rows:]]), bias)
     g = GraphBuilder("state", shape if len(shape) > 1 else s)
     x = g.standardise(g.input, net.state_mean.numpy(), net.state_std.numpy())
     if len(shape) > 1:

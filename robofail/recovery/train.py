@@ -20,6 +20,7 @@ import numpy as np
 
 from robofail.data import open_dataset
 from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError
+from robofail.monitor.episodes import check_distinct_datasets
 from robofail.recovery.data import EXPERTS
 from robofail.recovery.model import (
     RecoveryConfig,
@@ -151,6 +152,7 @@ def train_recovery_policy(
     if window_summary is None:
         window_summary = obs_horizon > 1
     paths = [data] if isinstance(data, str | Path) else list(data)
+    check_distinct_datasets(paths)
     from robofail.folders import check_writable
 
     out = Path(out)

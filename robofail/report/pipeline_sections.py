@@ -8,12 +8,14 @@ Each reads the files the matching verb wrote (the failure datasets' labels, ``di
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from robofail.errors import RobofailError
+from robofail.figures import save_png
 from robofail.report import html
 from robofail.report.html import Section
 from robofail.report.run_folder import RunFolder
@@ -101,7 +103,7 @@ def _type_chart(order: list[str], types: dict[str, Counter], path: Path) -> None
     axis.set_xlabel("failed episodes")
     axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    save_png(figure, path, "failure_types", dpi=110)
     plt.close(figure)
 
 
@@ -245,7 +247,7 @@ def timings_section(run: RunFolder) -> Section:
         need = [("run.json with stage timings", run.quickstart_command())]
         return Section("timings", title, html.missing(need))
     seconds = {
-        name: float(stage.get("seconds", 0.0)) if isinstance(stage, dict) else 0.0
+        name: _seconds(stage.get("seconds") if isinstance(stage, dict) else None)
         for name, stage in stages.items()
     }
     longest = max(max(seconds.values()), 1e-9)
@@ -257,9 +259,16 @@ def timings_section(run: RunFolder) -> Section:
         )  # fmt: skip
         bar = f'<span class="bar" style="width:{240 * seconds[name] / longest:.0f}px"></span>'
         rows.append([html.esc(name), f"{seconds[name]:.1f}", status, bar])
-    total = run.record.get("seconds", sum(seconds.values()))
+    total = _seconds(run.record.get("seconds")) or sum(seconds.values())
     body = html.table(["stage", "seconds", "status", ""], rows) + (
         f"<p>Total {float(total):.0f} s ({float(total) / 60:.1f} min). A skipped stage shows "
         "the seconds of the run that made its outputs.</p>"
     )
     return Section("timings", title, body)
+
+
+def _seconds(value: object) -> float:
+    """A recorded duration, or 0 where the record holds something else (a hand-edited run.json)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return max(float(value), 0.0)

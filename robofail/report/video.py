@@ -44,12 +44,15 @@ class RenderSummary:
     source: str  # "simulator" or "stored images"
 
 
-def check_video_output(out: Path) -> None:
-    """Raise :class:`OutputPathError` unless ``out`` is a writable ``.mp4`` file name."""
+def check_video_output(out: Path, overwrite: bool) -> None:
+    """Raise :class:`OutputPathError` unless ``out`` is a writable ``.mp4`` file name that is
+    new or may be replaced (``overwrite``)."""
     if out.suffix.lower() != ".mp4":
         raise OutputPathError(f"--out {out}: give a file name ending in .mp4")
     if out.is_dir():
         raise OutputPathError(f"--out {out} is a folder; give a file name ending in .mp4")
+    if out.exists() and not overwrite:
+        raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
     check_writable(out, "--out")
 
 
@@ -61,6 +64,7 @@ def render_episode(
     method: str | None = None,
     camera: str | None = None,
     fps: float | None = None,
+    overwrite: bool = False,
 ) -> RenderSummary:
     """Render the episode named ``episode`` (``PATH:EPISODE``, see
     :mod:`robofail.report.episode_ref`) to the MP4 file ``out``.
@@ -70,6 +74,7 @@ def render_episode(
         method: which calibrated method (default: the artifact's default); needs ``monitor``.
         camera: camera of the task's scene (simulator frames only; default the env's).
         fps: frames per second (default: the dataset's control rate).
+        overwrite: replace an existing ``out``.
 
     Raises:
         InvalidInputError: a bad episode name, ``method`` without ``monitor``, a camera for
@@ -80,10 +85,10 @@ def render_episode(
     out = Path(out)
     if method is not None and monitor is None:
         raise InvalidInputError("--method chooses among a calibration's methods: add --monitor")
-    if fps is not None and not 0 < fps < 1000:
-        raise InvalidInputError(f"--fps must be in (0, 1000), got {fps}")
+    if fps is not None and not 1 <= fps <= 1000:
+        raise InvalidInputError(f"--fps must be in [1, 1000], got {fps}")
     ref = parse_episode_ref(episode)
-    check_video_output(out)
+    check_video_output(out, overwrite)
     record, info, name = load_episode(ref)
     track = score_episode(record, info, monitor, method) if monitor is not None else None
     frames, source = episode_frames(record, info, camera)

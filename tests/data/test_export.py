@@ -330,7 +330,7 @@ def test_help_shows_an_example(capsys) -> None:
         ("unwritable", "is a file, not a folder"),
         ("foreign_folder", "holds files but no LeRobot dataset"),
         ("not_h5", "must name an .h5 or .hdf5 file"),
-        ("into_source", "would replace the dataset"),
+        ("into_source", "would write over or into the dataset"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(

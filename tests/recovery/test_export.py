@@ -43,8 +43,14 @@ def expert_pairs(task: str, episodes: int, horizon: int, obs_horizon: int = 1):
 
 @pytest.fixture(
     scope="module",
-    params=[(False, 1, False), (True, 1, False), (False, 4, False), (False, 4, True)],
-    ids=["plain", "failure-conditioned", "windowed", "window-summary"],
+    params=[
+        (False, 1, False),
+        (True, 1, False),
+        (False, 4, False),
+        (False, 4, True),
+        (True, 4, True),
+    ],
+    ids=["plain", "failure-conditioned", "windowed", "window-summary", "conditioned-summary"],
 )
 def exported(request, tmp_path_factory):
     conditioned, obs_horizon, summary = request.param
