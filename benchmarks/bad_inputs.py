@@ -296,6 +296,8 @@ class Fixtures:
     @cached_property
     def policy(self) -> Path:
         """An (untrained) saved flow policy for the synthetic dataset."""
+        import torch
+
         from robofail.policy.flow import FlowChunkModel, FlowChunkPolicy, FlowPolicyConfig
 
         config = FlowPolicyConfig(
@@ -312,6 +314,7 @@ class Fixtures:
             time_features=4,
             inference_steps=2,
         )
+        torch.manual_seed(0)  # an untrained policy, the same on every run
         return FlowChunkPolicy(FlowChunkModel(config)).save(self.root / "policy")
 
     def edited_policy(self, name: str, content: bytes | None) -> Path:

@@ -25,7 +25,7 @@ from robofail.cli_export import add_parsers as add_export_parsers
 from robofail.cli_monitor import add_parsers as add_monitor_parsers
 from robofail.cli_recovery import add_parsers as add_recovery_parsers
 from robofail.cli_report import add_parsers as add_report_parsers
-from robofail.errors import InvalidInputError, OutputPathError, RobofailError
+from robofail.errors import InvalidInputError, RobofailError
 from robofail.folders import staged_folder
 
 EXIT_USAGE = 2
@@ -44,10 +44,14 @@ POLICY_FILES = ("config.json", "model.safetensors", "loss_curve.png", "train_log
 def check_policy_folder(path: Path, *, overwrite: bool) -> None:
     """Fail fast, before training, unless ``path`` can become a policy folder: new, or (with
     ``overwrite``) holding nothing but an earlier policy (the folder is replaced as a whole)."""
-    if path.exists() and not overwrite:
-        raise OutputPathError(f"{path} already exists; pass --overwrite to replace it")
     arg.check_artifact_folder(
-        path, "--out", "policy", "config.json", "flow_chunk_policy", POLICY_FILES.__contains__
+        path,
+        "--out",
+        "policy",
+        "config.json",
+        "flow_chunk_policy",
+        POLICY_FILES.__contains__,
+        overwrite=overwrite,
     )
 
 

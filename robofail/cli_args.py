@@ -1,8 +1,10 @@
 """Argument types and output-path checks shared by the ``robofail`` verbs.
 
 Every type raises :class:`argparse.ArgumentTypeError`, which the parser prints as one line with
-exit status 2. The output checks run before any work, so a bad path never costs a finished run,
-and they never let a verb replace a file it did not write (see :func:`check_result_file`).
+exit status 2. The output checks run before any work, so a bad path never costs a finished run.
+An existing output is replaced only with ``--overwrite`` (:func:`check_new_file`), when it is the
+verb's own earlier result (:func:`check_result_file`), or when it is a folder holding an earlier
+artifact of the same kind and nothing else (:func:`check_artifact_folder`).
 """
 
 from __future__ import annotations
@@ -157,32 +159,48 @@ def _check_file_path(path: Path, flag: str, suffixes: tuple[str, ...]) -> None:
         raise OutputPathError(f"{flag} must name a {' or '.join(suffixes)} file, got {path}")
 
 
+def _json_object(path: Path) -> dict | None:
+    """The JSON object in file ``path``, or None for anything else (unreadable, not JSON, too
+    deep or with numbers too long to parse, not an object)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):  # ValueError covers JSON and UTF-8 errors
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def json_with_keys(*keys: str) -> Callable[[Path], bool]:
     """A ``written_by_us`` test: a JSON object with all of ``keys``."""
 
     def test(path: Path) -> bool:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return False
-        return isinstance(data, dict) and all(key in data for key in keys)
+        data = _json_object(path)
+        return data is not None and all(key in data for key in keys)
 
     return test
 
 
 def check_artifact_folder(
-    path: Path, flag: str, what: str, marker: str, kind: str, own: Callable[[str], bool]
+    path: Path,
+    flag: str,
+    what: str,
+    marker: str,
+    kind: str,
+    own: Callable[[str], bool],
+    *,
+    overwrite: bool,
 ) -> None:
-    """Fail fast unless ``path`` can be replaced whole by a ``what`` folder: not a file, writable,
-    and, if it holds anything, an earlier ``what``: its ``marker`` JSON file names ``kind`` and
-    every entry (hidden ones too) is one ``own`` claims, since replacing the folder deletes all
-    that is in it."""
+    """Fail fast unless ``path`` can be written as a ``what`` folder: new, or (with
+    ``overwrite``) an earlier ``what`` to replace whole: not a file, writable, and if it holds
+    anything, its ``marker`` JSON file names ``kind`` and every entry (hidden ones too) is one
+    ``own`` claims, since replacing the folder deletes all that is in it."""
+    if path.exists() and not overwrite:
+        raise OutputPathError(f"{path} already exists; pass --overwrite to replace it")
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{flag} {path} is a file; give a folder for the {what}")
     check_writable(path, flag)
     if not path.is_dir() or not any(path.iterdir()):
         return
-    if not json_with_keys("kind")(path / marker) or _json_kind(path / marker) != kind:
+    if (_json_object(path / marker) or {}).get("kind") != kind:
         raise OutputPathError(
             f"{flag} {path} holds something other than a {what} (no {marker} of one); a {what} "
             "is saved by replacing its folder whole: give a folder of its own"
@@ -193,7 +211,3 @@ def check_artifact_folder(
             f"{flag} {path} holds other files ({', '.join(others[:3])}); a {what} is saved by "
             "replacing its folder whole: give a folder of its own"
         )
-
-
-def _json_kind(path: Path) -> object:
-    return json.loads(path.read_text()).get("kind")

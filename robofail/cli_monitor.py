@@ -78,10 +78,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from robofail.monitor.episodes import load_episodes
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
     check_artifact_folder(
-        out, "--out", "calibration artifact", CALIBRATION_FILE, ARTIFACT_KIND, _artifact_file
+        out,
+        "--out",
+        "calibration artifact",
+        CALIBRATION_FILE,
+        ARTIFACT_KIND,
+        _artifact_file,
+        overwrite=args.overwrite,
     )
     rollouts, extra = load_episodes(args.rollouts)
     failures = []

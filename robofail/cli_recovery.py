@@ -80,7 +80,6 @@ def is_recovery_onnx(path: Path) -> bool:
 
 
 RECOVERY_FOLDER_FILES = ("config.json", "model.safetensors")
-RECOVERY_MODEL_KIND = "robofail_recovery_model"  # robofail.recovery.train.KIND, without torch
 
 
 def cmd_recovery_data(args: argparse.Namespace) -> int:
@@ -125,7 +124,7 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
 
 def cmd_train_recovery(args: argparse.Namespace) -> int:
     """Train the recovery policy on recovery data."""
-    from robofail.recovery.train import train_recovery_policy
+    from robofail.recovery.train import KIND, train_recovery_policy
 
     out = Path(args.out)
     if out.suffix.lower() == ".onnx":
@@ -133,15 +132,14 @@ def cmd_train_recovery(args: argparse.Namespace) -> int:
             f"--out {out} is the recovery policy's folder (torch weights); the .onnx file comes "
             "from `robofail export --recovery FOLDER --out FILE.onnx`: give a folder name"
         )
-    if out.exists() and not args.overwrite:
-        raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
     check_artifact_folder(
         out,
         "--out",
         "recovery policy",
         "config.json",
-        RECOVERY_MODEL_KIND,
+        KIND,
         RECOVERY_FOLDER_FILES.__contains__,
+        overwrite=args.overwrite,
     )
     record = train_recovery_policy(
         args.data,
@@ -181,6 +179,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_closed_loop(args: argparse.Namespace) -> int:
     """Base policy vs abort-and-retry vs recovery, closed loop under a failure spec."""
     from robofail.recovery.closed_loop import (
+        PLOT_KIND,
         ClosedLoopSettings,
         closed_loop,
         format_table,
@@ -193,7 +192,7 @@ def cmd_closed_loop(args: argparse.Namespace) -> int:
         check_result_file(json_path, "--json", (".json",), json_with_keys("arms"))
     if args.plot:
         check_result_file(
-            Path(args.plot), "--plot", (".png",), lambda path: is_robofail_png(path, "closed_loop")
+            Path(args.plot), "--plot", (".png",), lambda path: is_robofail_png(path, PLOT_KIND)
         )
     settings = ClosedLoopSettings(
         task=args.task,

@@ -131,7 +131,7 @@ def _record(run: Path) -> dict:
         return {}
     try:
         record = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # a folder, not JSON, too deep...
         record = None
     stages = record.get("stages") if isinstance(record, dict) else None
     if not isinstance(stages, dict) or not all(isinstance(s, dict) for s in stages.values()):
@@ -165,8 +165,10 @@ def quickstart(
             ``main`` in this process).
 
     Raises:
-        InvalidInputError: unknown task, or a stage failed (its own error is printed above).
-        OutputPathError: ``out`` is a file.
+        InvalidInputError: unknown task, a seed out of range, or a stage failed (its own error is
+            printed above).
+        OutputPathError: ``out`` is a file or cannot be written, or holds files but no
+            quickstart record (``run.json``), or a ``run.json`` that is not one.
     """
     if run_verb is None:
         from robofail.cli import main as run_verb
@@ -183,6 +185,8 @@ def quickstart(
     plan = stages(task, run, size, seed, workers)
     run.mkdir(parents=True, exist_ok=True)
     previous = _record(run)
+    if not (run / RUN_FILE).exists():  # mark the folder as this run's before the first stage
+        _write_record(run, {"task": task, "seed": seed, "stages": {}})
     record = {"task": task, "seed": seed, "size": "full" if full else "default", "stages": {}}
     rerun = False
     started = time.perf_counter()

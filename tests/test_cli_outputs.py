@@ -176,3 +176,69 @@ def test_render_keeps_an_existing_video_without_overwrite(tmp_path, capsys):
     video.write_bytes(b"my video")
     assert "pass --overwrite" in _refused(["render", f"{dataset}:0", "--out", video], capsys)
     assert video.read_bytes() == b"my video"
+
+
+def test_quickstart_resumes_a_run_killed_in_its_first_stage(tmp_path):
+    """run.json is written before the first stage, so a stage's leftovers never lock the run."""
+    from robofail.quickstart import quickstart
+
+    def killed(argv: list[str]) -> int:
+        (tmp_path / "demos.h5.tmp-123").write_text("partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        quickstart("push", tmp_path, run_verb=killed, echo=lambda line: None)
+    calls: list = []
+    quickstart("push", tmp_path, run_verb=lambda argv: calls.append(argv) or 0,
+               echo=lambda line: None)  # fmt: skip
+    assert len(calls) == 14
+
+
+def test_quickstart_refuses_a_run_json_folder(tmp_path, capsys):
+    (tmp_path / "run.json").mkdir()
+    assert "not a quickstart record" in _refused(["quickstart", "--out", tmp_path], capsys)
+
+
+@pytest.mark.parametrize(
+    "text", ['{"kind": ' + "1" * 5001 + "}", "[" * 200_000, "\udcff", '{"kind": "other"}']
+)
+def test_odd_marker_json_is_refused_not_a_traceback(tmp_path, capsys, monkeypatch, text):
+    monkeypatch.setattr("robofail.policy.train.train_flow_policy", _never)
+    out = tmp_path / "policy"
+    out.mkdir()
+    (out / "config.json").write_text(text, errors="surrogateescape")
+    message = _refused(
+        ["train-policy", "--demos", tmp_path / "d.h5", "--out", out, "--overwrite"], capsys
+    )
+    assert "holds something other than a policy" in message
+
+
+def test_report_survives_odd_recorded_seconds(tmp_path):
+    from robofail.report.pipeline_sections import _seconds
+
+    assert [_seconds(v) for v in (10**400, -3, float("nan"), "x", True, 2.5)] == [
+        0.0, 0.0, 0.0, 0.0, 0.0, 2.5,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sources", "refused"),
+    [
+        (["a.h5", "a.h5"], True),
+        (["a.h5", "a.h5:failure"], True),
+        (["a.h5:failure", "a.h5:failure"], True),
+        (["a.h5:success", "a.h5:failure"], False),
+        (["a.h5", "b.h5"], False),
+    ],
+)
+def test_a_dataset_is_taken_once(tmp_path, monkeypatch, sources, refused):
+    from robofail.errors import InvalidInputError
+    from robofail.monitor.episodes import check_distinct_datasets, split_source
+
+    monkeypatch.chdir(tmp_path)
+    pairs = [split_source(source) for source in sources]
+    if refused:
+        with pytest.raises(InvalidInputError, match="listed twice"):
+            check_distinct_datasets(pairs)
+    else:
+        check_distinct_datasets(pairs)

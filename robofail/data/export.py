@@ -107,8 +107,12 @@ def check_paths(source: Path, out: Path, *, folder: bool, overwrite: bool) -> No
                 f"--out {out} holds files but no LeRobot dataset (meta/info.json); it would be "
                 "replaced whole: give a folder of its own"
             )
-        others = sorted(p.name for p in out.iterdir() if p.name not in LEROBOT_TOP_LEVEL)
-        if folder and others:
+        others = (
+            []
+            if not folder
+            else sorted(p.name for p in out.iterdir() if p.name not in LEROBOT_TOP_LEVEL)
+        )
+        if others:
             raise OutputPathError(
                 f"--out {out} holds other files ({', '.join(others[:3])}) next to its LeRobot "
                 "dataset; it would be replaced whole: give a folder of its own"

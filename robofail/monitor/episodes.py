@@ -98,17 +98,24 @@ def split_source(source: str) -> tuple[Path, str | None]:
     return Path(head), tail or None
 
 
-def check_distinct_datasets(paths: list[Path]) -> None:
-    """Raise InvalidInputError if a dataset is listed twice: its episodes would count twice (and
-    could land in two calibration splits at once)."""
-    seen: set[Path] = set()
-    for path in paths:
-        resolved = Path(path).resolve()
-        if resolved in seen:
+def check_distinct_datasets(sources: list[tuple[Path, str | None]]) -> None:
+    """Raise InvalidInputError if (dataset, filter) ``sources`` repeat episodes: a dataset twice
+    with the same filter, or whole and filtered (its episodes would count twice, and could land
+    in two calibration splits at once). Different filters of one dataset (``:success`` and
+    ``:failure``) are taken as the user's split."""
+    filters: dict[Path, list[str | None]] = {}
+    for path, filter_name in sources:
+        seen = filters.setdefault(Path(path).resolve(), [])
+        if filter_name in seen or (seen and (filter_name is None or None in seen)):
             raise InvalidInputError(
-                f"{path} is listed twice; give each dataset once (with one :FILTER at most)"
+                f"{path} is listed twice ({' and '.join(_shown(f) for f in [*seen, filter_name])}"
+                "); its episodes would count twice: give each dataset once"
             )
-        seen.add(resolved)
+        seen.append(filter_name)
+
+
+def _shown(filter_name: str | None) -> str:
+    return f":{filter_name}" if filter_name else "whole"
 
 
 def load_episodes(sources: list[str]) -> tuple[list[MonitoredEpisode], dict]:
@@ -121,7 +128,7 @@ def load_episodes(sources: list[str]) -> tuple[list[MonitoredEpisode], dict]:
     """
     from robofail.data import open_dataset
 
-    check_distinct_datasets([split_source(source)[0] for source in sources])
+    check_distinct_datasets([split_source(source) for source in sources])
     episodes: list[MonitoredEpisode] = []
     first_extra: dict | None = None
     fingerprints: dict[str, str] = {}

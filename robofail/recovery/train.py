@@ -152,7 +152,7 @@ def train_recovery_policy(
     if window_summary is None:
         window_summary = obs_horizon > 1
     paths = [data] if isinstance(data, str | Path) else list(data)
-    check_distinct_datasets(paths)
+    check_distinct_datasets([(Path(path), None) for path in paths])
     from robofail.folders import check_writable
 
     out = Path(out)

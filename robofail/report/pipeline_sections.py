@@ -269,6 +269,10 @@ def timings_section(run: RunFolder) -> Section:
 
 def _seconds(value: object) -> float:
     """A recorded duration, or 0 where the record holds something else (a hand-edited run.json)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
-    return max(float(value), 0.0)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
