@@ -1289,6 +1289,9 @@ CASES: list[Case] = [
             ("--plot exists and is not a PNG", lambda fx: [
                 "--plot", fx.keep(fx.file("mine.png", "not a png"))]),
             ("--seed -1", lambda fx: ["--seed", "-1"]),
+            ("--plot is another program's PNG", lambda fx: ["--plot", fx.keep(fx.file(
+                "b.png", b"\x89PNG\r\n\x1a\n....tEXtSoftware\x00matplotlib"))]),
+            ("--reset-seconds 1e308", lambda fx: ["--reset-seconds", "1e308"]),
         )
     ],
     cli("export", "--out is the policy's weights", lambda fx: [
@@ -1342,14 +1345,6 @@ CASES: list[Case] = [
         "--out", src / "shard_00000.h5", "--overwrite"]),
     cli("export-dataset", "lerobot --out named .h5", lambda fx: [
         "export-dataset", fx.shards, "--format", "lerobot", "--out", fx.out("l.h5")]),
-    cli("closed-loop", "--plot is another program's PNG", lambda fx: [
-        "closed-loop", "--task", "pick_place", "--policy", fx.policy, "--monitor", fx.artifact,
-        "--recovery", fx.recovery, "--spec", "policy_failures", "-n", "1", "--plot",
-        fx.keep(fx.file("b.png", b"\x89PNG\r\n\x1a\n....tEXtSoftware\x00matplotlib"))]),
-    cli("closed-loop", "--reset-seconds 1e308", lambda fx: [
-        "closed-loop", "--task", "pick_place", "--policy", fx.policy, "--monitor", fx.artifact,
-        "--recovery", fx.recovery, "--spec", "policy_failures", "-n", "1", "--reset-seconds",
-        "1e308"]),
     cli("rollout", "--samples 1", lambda fx: [
         "rollout", "--task", "push", "--policy", fx.policy, "-n", "1", "--samples", "1",
         "--out", fx.out("r.h5")]),

@@ -26,7 +26,7 @@ from robofail.cli_monitor import add_parsers as add_monitor_parsers
 from robofail.cli_recovery import add_parsers as add_recovery_parsers
 from robofail.cli_report import add_parsers as add_report_parsers
 from robofail.errors import InvalidInputError, RobofailError
-from robofail.folders import staged_folder
+from robofail.folders import check_replaceable_folder, staged_folder
 
 EXIT_USAGE = 2
 
@@ -44,7 +44,7 @@ POLICY_FILES = ("config.json", "model.safetensors", "loss_curve.png", "train_log
 def check_policy_folder(path: Path, *, overwrite: bool) -> None:
     """Fail fast, before training, unless ``path`` can become a policy folder: new, or (with
     ``overwrite``) holding nothing but an earlier policy (the folder is replaced as a whole)."""
-    arg.check_artifact_folder(
+    check_replaceable_folder(
         path,
         "--out",
         "policy",

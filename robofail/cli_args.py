@@ -4,19 +4,19 @@ Every type raises :class:`argparse.ArgumentTypeError`, which the parser prints a
 exit status 2. The output checks run before any work, so a bad path never costs a finished run.
 An existing output is replaced only with ``--overwrite`` (:func:`check_new_file`), when it is the
 verb's own earlier result (:func:`check_result_file`), or when it is a folder holding an earlier
-artifact of the same kind and nothing else (:func:`check_artifact_folder`).
+artifact of the same kind and nothing else (:func:`robofail.folders.check_replaceable_folder`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from robofail.errors import OutputPathError
-from robofail.folders import check_writable
+from robofail.folders import check_writable, read_json_object
 from robofail.parallel import MAX_SEED
 
 #: Suffixes of an episode file.
@@ -31,19 +31,35 @@ def _number(text: str, kind: type) -> int | float:
         raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
 
 
-def positive_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _ranged(kind: type, inside: Callable[[float], bool], rule: str) -> Callable[[str], Any]:
+    """An argparse type: ``kind(text)`` if ``inside`` it, else "must be ``rule``"."""
+
+    def parse(text: str) -> Any:
+        value = _number(text, kind)
+        if not inside(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+
+    return parse
 
 
-def seed(text: str) -> int:
-    """A seed in 0 .. :data:`MAX_SEED`."""
-    value = _number(text, int)
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_SEED}, got {value}")
-    return value
+#: Most chunks per inference a verb samples: the monitor's chunk scores need at least 2.
+MAX_SAMPLES = 1024
+
+positive_int = _ranged(int, lambda v: v >= 1, ">= 1")
+seed = _ranged(int, lambda v: 0 <= v <= MAX_SEED, f"in 0..{MAX_SEED}")
+samples = _ranged(
+    int,
+    lambda v: 2 <= v <= MAX_SAMPLES,
+    f"in 2..{MAX_SAMPLES} (the monitor compares at least 2 chunks)",
+)
+seconds = _ranged(float, lambda v: 0 <= v <= 3600, "in [0, 3600] seconds")
+action_noise = _ranged(
+    float, lambda v: 0 <= v <= 1, "in [0, 1] (action units; actions lie in [-1, 1])"
+)
+probability = _ranged(float, lambda v: 0 <= v <= 1, "a probability in [0, 1]")
+fraction = _ranged(float, lambda v: 0 < v <= 1, "in (0, 1]")
+open_unit = _ranged(float, lambda v: 0 < v < 1, "in (0, 1), e.g. 0.05")
 
 
 def threads(text: str) -> int:
@@ -54,59 +70,6 @@ def threads(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"must be in 0..{cpus} (0: default; this machine has {cpus} CPUs), got {value}"
         )
-    return value
-
-
-#: Most chunks per inference a verb samples: the monitor's chunk scores need at least 2.
-MAX_SAMPLES = 1024
-
-
-def samples(text: str) -> int:
-    """Chunks sampled per policy inference, 2 .. :data:`MAX_SAMPLES`."""
-    value = _number(text, int)
-    if not 2 <= value <= MAX_SAMPLES:
-        raise argparse.ArgumentTypeError(
-            f"must be in 2..{MAX_SAMPLES} (the monitor compares at least 2 chunks), got {value}"
-        )
-    return value
-
-
-def seconds(text: str) -> float:
-    """A duration in seconds, 0 .. 1 hour."""
-    value = _number(text, float)
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be in [0, 3600] seconds, got {text}")
-    return value
-
-
-def action_noise(text: str) -> float:
-    """A noise std in action units: actions lie in [-1, 1], so 0 .. 1."""
-    value = _number(text, float)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(
-            f"must be in [0, 1] (action units; actions lie in [-1, 1]), got {text}"
-        )
-    return value
-
-
-def probability(text: str) -> float:
-    value = _number(text, float)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = _number(text, float)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def open_unit(text: str) -> float:
-    value = _number(text, float)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), e.g. 0.05; got {text}")
     return value
 
 
@@ -159,55 +122,11 @@ def _check_file_path(path: Path, flag: str, suffixes: tuple[str, ...]) -> None:
         raise OutputPathError(f"{flag} must name a {' or '.join(suffixes)} file, got {path}")
 
 
-def _json_object(path: Path) -> dict | None:
-    """The JSON object in file ``path``, or None for anything else (unreadable, not JSON, too
-    deep or with numbers too long to parse, not an object)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):  # ValueError covers JSON and UTF-8 errors
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def json_with_keys(*keys: str) -> Callable[[Path], bool]:
     """A ``written_by_us`` test: a JSON object with all of ``keys``."""
 
     def test(path: Path) -> bool:
-        data = _json_object(path)
+        data = read_json_object(path)
         return data is not None and all(key in data for key in keys)
 
     return test
-
-
-def check_artifact_folder(
-    path: Path,
-    flag: str,
-    what: str,
-    marker: str,
-    kind: str,
-    own: Callable[[str], bool],
-    *,
-    overwrite: bool,
-) -> None:
-    """Fail fast unless ``path`` can be written as a ``what`` folder: new, or (with
-    ``overwrite``) an earlier ``what`` to replace whole: not a file, writable, and if it holds
-    anything, its ``marker`` JSON file names ``kind`` and every entry (hidden ones too) is one
-    ``own`` claims, since replacing the folder deletes all that is in it."""
-    if path.exists() and not overwrite:
-        raise OutputPathError(f"{path} already exists; pass --overwrite to replace it")
-    if path.exists() and not path.is_dir():
-        raise OutputPathError(f"{flag} {path} is a file; give a folder for the {what}")
-    check_writable(path, flag)
-    if not path.is_dir() or not any(path.iterdir()):
-        return
-    if (_json_object(path / marker) or {}).get("kind") != kind:
-        raise OutputPathError(
-            f"{flag} {path} holds something other than a {what} (no {marker} of one); a {what} "
-            "is saved by replacing its folder whole: give a folder of its own"
-        )
-    others = sorted(p.name for p in path.iterdir() if not own(p.name))
-    if others:
-        raise OutputPathError(
-            f"{flag} {path} holds other files ({', '.join(others[:3])}); a {what} is saved by "
-            "replacing its folder whole: give a folder of its own"
-        )

@@ -8,11 +8,10 @@ import textwrap
 from pathlib import Path
 
 from robofail import cli_args as arg
-from robofail.cli_args import check_artifact_folder, check_result_file, json_with_keys
+from robofail.cli_args import check_result_file, json_with_keys
 from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError
 from robofail.figures import is_robofail_png
 from robofail.folders import check_writable
-from robofail.monitor.artifact import ARTIFACT_KIND, CALIBRATION_FILE
 
 CALIBRATE_EXAMPLE = """example:
   robofail calibrate --policy models/pick_place/policy --rollouts data/pick_place_rollouts.h5 \\
@@ -78,15 +77,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from robofail.monitor.episodes import load_episodes
 
     out = Path(args.out)
-    check_artifact_folder(
-        out,
-        "--out",
-        "calibration artifact",
-        CALIBRATION_FILE,
-        ARTIFACT_KIND,
-        _artifact_file,
-        overwrite=args.overwrite,
-    )
     rollouts, extra = load_episodes(args.rollouts)
     failures = []
     if args.val_failures:
@@ -197,11 +187,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 METRICS_JSON = json_with_keys("alpha", "methods", "methods_length_capped")
 PLOT_NAMES = {"roc.png": "roc", "traces_*.png": "traces"}
 """File name pattern -> plot kind of what ``evaluate --plots`` writes."""
-
-
-def _artifact_file(name: str) -> bool:
-    """Whether a file name belongs in a calibration artifact folder."""
-    return name == CALIBRATION_FILE or name.endswith(".onnx")
 
 
 def _check_plots_folder(folder: Path) -> None:

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from robofail import cli_args as arg
 from robofail.cli_args import (
-    check_artifact_folder,
     check_new_file,
     check_result_file,
     json_with_keys,
 )
-from robofail.errors import InvalidInputError, OutputPathError
+from robofail.errors import InvalidInputError, OutputPathError, RobofailError
 from robofail.figures import is_robofail_png
 
 RECOVERY_DATA_EXAMPLE = """example:
@@ -68,7 +67,6 @@ def _run_with_progress(desc: str, work):
 
 def is_recovery_onnx(path: Path) -> bool:
     """Whether ``path`` is an ONNX recovery policy written by ``robofail export``."""
-    from robofail.errors import RobofailError
     from robofail.ort import load_session
     from robofail.recovery.runtime import RECOVERY_KIND
 
@@ -77,9 +75,6 @@ def is_recovery_onnx(path: Path) -> bool:
     except RobofailError:
         return False
     return metadata.get("robofail_kind") == RECOVERY_KIND
-
-
-RECOVERY_FOLDER_FILES = ("config.json", "model.safetensors")
 
 
 def cmd_recovery_data(args: argparse.Namespace) -> int:
@@ -124,7 +119,7 @@ def cmd_recovery_data(args: argparse.Namespace) -> int:
 
 def cmd_train_recovery(args: argparse.Namespace) -> int:
     """Train the recovery policy on recovery data."""
-    from robofail.recovery.train import KIND, train_recovery_policy
+    from robofail.recovery.train import train_recovery_policy
 
     out = Path(args.out)
     if out.suffix.lower() == ".onnx":
@@ -132,15 +127,6 @@ def cmd_train_recovery(args: argparse.Namespace) -> int:
             f"--out {out} is the recovery policy's folder (torch weights); the .onnx file comes "
             "from `robofail export --recovery FOLDER --out FILE.onnx`: give a folder name"
         )
-    check_artifact_folder(
-        out,
-        "--out",
-        "recovery policy",
-        "config.json",
-        KIND,
-        RECOVERY_FOLDER_FILES.__contains__,
-        overwrite=args.overwrite,
-    )
     record = train_recovery_policy(
         args.data,
         args.out,

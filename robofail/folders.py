@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from robofail.errors import OutputPathError
@@ -49,6 +50,50 @@ def check_writable(path: str | Path, what: str = "output") -> None:
         raise OutputPathError(
             f"cannot write {what} {path}: {exc.strerror or exc}; choose a writable path"
         ) from None
+
+
+def read_json_object(path: Path) -> dict | None:
+    """The JSON object in file ``path``, or None for anything else (unreadable, not JSON, too
+    deep or with numbers too long to parse, not an object)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):  # ValueError covers JSON and UTF-8 errors
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def check_replaceable_folder(
+    path: Path,
+    flag: str,
+    what: str,
+    marker: str,
+    kind: str,
+    own: Callable[[str], bool],
+    *,
+    overwrite: bool,
+) -> None:
+    """Fail fast unless ``path`` can be written as a ``what`` folder: new, or (with
+    ``overwrite``) an earlier ``what`` to replace whole: not a file, writable, and if it holds
+    anything, its ``marker`` JSON file names ``kind`` and every entry (hidden ones too) is one
+    ``own`` claims, since replacing the folder deletes all that is in it."""
+    if path.exists() and not overwrite:
+        raise OutputPathError(f"{path} already exists; pass --overwrite to replace it")
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{flag} {path} is a file; give a folder for the {what}")
+    check_writable(path, flag)
+    if not path.is_dir() or not any(path.iterdir()):
+        return
+    if (read_json_object(path / marker) or {}).get("kind") != kind:
+        raise OutputPathError(
+            f"{flag} {path} holds something other than a {what} (no {marker} of one); a {what} "
+            "is saved by replacing its folder whole: give a folder of its own"
+        )
+    others = sorted(p.name for p in path.iterdir() if not own(p.name))
+    if others:
+        raise OutputPathError(
+            f"{flag} {path} holds other files ({', '.join(others[:3])}); a {what} is saved by "
+            "replacing its folder whole: give a folder of its own"
+        )
 
 
 @contextlib.contextmanager

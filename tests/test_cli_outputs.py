@@ -90,7 +90,7 @@ def test_export_never_replaces_another_file(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("verb", ["train-recovery", "train-policy"])
 def test_overwrite_refuses_a_folder_with_other_files(tmp_path, capsys, monkeypatch, verb):
-    monkeypatch.setattr("robofail.recovery.train.train_recovery_policy", _never)
+    monkeypatch.setattr("robofail.recovery.train.train_recovery", _never)
     monkeypatch.setattr("robofail.policy.train.train_flow_policy", _never)
     out = tmp_path / "model"
     out.mkdir()

@@ -52,7 +52,7 @@ import numpy as np
 
 from robofail import __version__
 from robofail.errors import InvalidInputError
-from robofail.folders import replace_folder, staging_folder
+from robofail.folders import check_replaceable_folder, replace_folder, staging_folder
 from robofail.monitor.ace import chunk_positions
 from robofail.monitor.artifact import (
     ARTIFACT_KIND,
@@ -436,8 +436,15 @@ def calibrate(
     from robofail.monitor.fit import FITTERS
 
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise InvalidInputError(f"{out} already exists; pass overwrite=True (--overwrite)")
+    check_replaceable_folder(
+        out,
+        "--out",
+        "calibration artifact",
+        CALIBRATION_FILE,
+        ARTIFACT_KIND,
+        lambda name: name == CALIBRATION_FILE or name.endswith(".onnx"),
+        overwrite=overwrite,
+    )
     learned = settings.training_steps
     if learned is not None and (
         isinstance(learned, bool) or not isinstance(learned, int) or learned < 1

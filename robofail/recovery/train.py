@@ -20,6 +20,7 @@ import numpy as np
 
 from robofail.data import open_dataset
 from robofail.errors import CorruptFileError, InvalidInputError, OutputPathError
+from robofail.folders import check_replaceable_folder
 from robofail.monitor.episodes import check_distinct_datasets
 from robofail.recovery.data import EXPERTS
 from robofail.recovery.model import (
@@ -153,12 +154,16 @@ def train_recovery_policy(
         window_summary = obs_horizon > 1
     paths = [data] if isinstance(data, str | Path) else list(data)
     check_distinct_datasets([(Path(path), None) for path in paths])
-    from robofail.folders import check_writable
-
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise OutputPathError(f"{out} already exists; pass --overwrite to replace it")
-    check_writable(out, "--out")
+    check_replaceable_folder(
+        out,
+        "--out",
+        "recovery policy",
+        CONFIG_FILE,
+        KIND,
+        (CONFIG_FILE, WEIGHTS_FILE).__contains__,
+        overwrite=overwrite,
+    )
     for path in paths:
         with open_dataset(path) as dataset:
             info = dataset.info
