@@ -30,6 +30,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import pickle
 import shutil
 import sys
@@ -675,6 +676,13 @@ def _with_notes(folder: Path, name: str = "notes.txt") -> Path:
     return folder
 
 
+def _fifo(fx: Fixtures) -> Path:
+    """A named pipe: opening it for reading would wait for a writer forever."""
+    path = fx.out("pipe.h5")
+    os.mkfifo(path)
+    return path
+
+
 def _policy_of_kind(fx: Fixtures, kind: str) -> Path:
     """A copy of the fixtures' policy whose config.json names another ``kind``."""
     record = json.loads((fx.policy / "config.json").read_text())
@@ -735,7 +743,11 @@ CASES: list[Case] = [
         "demos", "--task", "push", "-n", "1", "--out", fx.file("d.h5", "keep")]),
     cli("demos", "--workers 0", lambda fx: ["demos", "--task", "push", "-n", "1", "--workers",
                                            "0", "--out", fx.out("d.h5")]),
+    cli("demos", "--workers 100000 (processes beyond twice the CPUs)", lambda fx: [
+        "demos", "--task", "push", "-n", "1", "--workers", "100000", "--out", fx.out("d.h5")]),
     # ------------------------------------------------------------------ train-policy
+    cli("train-policy", "--demos PATH:FILTER (takes a whole dataset)", lambda fx: [
+        "train-policy", "--demos", f"{fx.demos}:success", "--out", fx.out("p")]),
     cli("train-policy", "missing --demos file", lambda fx: [
         "train-policy", "--demos", fx.out("none.h5"), "--out", fx.out("p")]),
     *[
@@ -879,7 +891,7 @@ CASES: list[Case] = [
     *[
         cli("calibrate", f"--alpha {value}", lambda fx, v=value: [
             "calibrate", "--rollouts", fx.rollouts, "--alpha", v, "--out", fx.out("c")])
-        for value in ("1.5", "0", "-0.1", "nan", "1", "abc")
+        for value in ("1.5", "0", "-0.1", "nan", "1", "abc", "1e-300", "5e-324")
     ],
     cli("calibrate", "--delta 1", lambda fx: [
         "calibrate", "--rollouts", fx.rollouts, "--delta", "1", "--out", fx.out("c")]),
@@ -968,6 +980,8 @@ CASES: list[Case] = [
         fx.blocker / "plots"]),
     # ------------------------------------------------------------------ inspect
     cli("inspect", "missing file", lambda fx: ["inspect", fx.out("none.h5")]),
+    cli("inspect", "a named pipe (would block reading)", lambda fx: ["inspect", _fifo(fx)]),
+    cli("inspect", "unknown :FILTER", lambda fx: ["inspect", f"{fx.rollouts}:nosuch"]),
     *[
         cli("inspect", f"{how} file", lambda fx, h=how: ["inspect", fx.damaged(fx.rollouts, h)])
         for how in ("truncated", "garbage", "empty", "pickle")
@@ -1078,7 +1092,7 @@ CASES: list[Case] = [
     # ------------------------------------------------------------------ conformal_threshold
     *[
         api("conformal_threshold", f"alpha {alpha!r}", _conformal(np.arange(100.0), alpha))
-        for alpha in (0.0, 1.0, -0.1, 1.5, math.nan, math.inf, "0.1", True, None)
+        for alpha in (0.0, 1.0, -0.1, 1.5, math.nan, math.inf, "0.1", True, None, 1e-300)
     ],
     api("conformal_threshold", "delta 1", _conformal(np.arange(100.0), 0.1, 1.0)),
     api("conformal_threshold", "delta NaN", _conformal(np.arange(100.0), 0.1, math.nan)),
@@ -1231,6 +1245,9 @@ CASES: list[Case] = [
     cli("generate", "--seed -1 with --overwrite keeps the dataset", lambda fx: [
         "generate", "--task", "pick_place", "--spec", "failures", "-n", "1", "--seed", "-1",
         "--backend", "inprocess", "--out", fx.keep(fx.copy(fx.shards)), "--overwrite"]),
+    cli("generate", "--workers 100000 with --overwrite keeps the dataset", lambda fx: [
+        "generate", "--task", "pick_place", "--spec", "failures", "-n", "1", "--workers",
+        "100000", "--out", fx.keep(fx.copy(fx.shards)), "--overwrite"]),
     cli("generate", "--seed 2**32", lambda fx: [
         "generate", "--task", "pick_place", "--spec", "failures", "-n", "1", "--seed",
         str(2**32), "--out", fx.out("g")]),

@@ -325,10 +325,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from robofail.data import open_dataset
+    from robofail.monitor.episodes import split_source
 
-    with open_dataset(args.dataset) as dataset:
-        labels = dataset.labels()
-        lengths = [dataset[i].length for i in range(len(dataset))] if args.lengths else []
+    path, filter_name = split_source(args.dataset)
+    with open_dataset(path) as dataset:
+        positions = dataset.mask(filter_name) if filter_name else range(len(dataset))
+        everything = dataset.labels()
+        labels = [everything[i] for i in positions]
+        lengths = [dataset[i].length for i in positions] if args.lengths else []
         info = dataset.info
     n = len(labels)
     successes = sum(label.success for label in labels)
@@ -397,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--out", default="runs/quickstart", help="run folder (runs/quickstart)")
     quick.add_argument("--full", action="store_true", help="the size behind the README tables")
     quick.add_argument("--seed", type=arg.seed, default=0, help="default 0")
-    quick.add_argument("--workers", type=arg.positive_int, default=2, help="processes (default 2)")
+    quick.add_argument("--workers", type=arg.workers, default=2, help="processes (default 2)")
 
     demos = verb(
         "demos",
@@ -410,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     demos.add_argument("-n", type=arg.positive_int, required=True, help="number of episodes")
     demos.add_argument("--out", required=True, help="output .h5 file")
     demos.add_argument("--seed", type=arg.seed, default=0, help="collection seed (default 0)")
-    demos.add_argument("--workers", type=arg.positive_int, default=1, help="processes (default 1)")
+    demos.add_argument("--workers", type=arg.workers, default=1, help="processes (default 1)")
     demos.add_argument(
         "--noise",
         type=arg.action_noise,
@@ -467,9 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--samples", type=arg.samples, default=32, help="chunks per inference (32)"
     )
     rollout.add_argument("--seed", type=arg.seed, default=0, help="default 0")
-    rollout.add_argument(
-        "--workers", type=arg.positive_int, default=1, help="processes (default 1)"
-    )
+    rollout.add_argument("--workers", type=arg.workers, default=1, help="processes (default 1)")
     rollout.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     gen = verb(
@@ -572,9 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect",
         cmd_inspect,
         "summarise a stored dataset (.h5 file or shard folder)",
-        "example:\n  robofail inspect data/pick_place_failures --lengths",
+        "example:\n  robofail inspect data/pick_place_failures:failure --lengths",
     )
-    inspect.add_argument("dataset", help="dataset file or folder")
+    inspect.add_argument("dataset", help="dataset file or folder, optionally PATH:FILTER")
     inspect.add_argument("--lengths", action="store_true", help="also read episode lengths")
     return parser
 

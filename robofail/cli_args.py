@@ -17,7 +17,7 @@ from typing import Any
 
 from robofail.errors import OutputPathError
 from robofail.folders import check_writable, read_json_object
-from robofail.parallel import MAX_SEED
+from robofail.parallel import MAX_SEED, max_local_workers
 
 #: Suffixes of an episode file.
 H5_SUFFIXES = (".h5", ".hdf5")
@@ -60,6 +60,24 @@ action_noise = _ranged(
 probability = _ranged(float, lambda v: 0 <= v <= 1, "a probability in [0, 1]")
 fraction = _ranged(float, lambda v: 0 < v <= 1, "in (0, 1]")
 open_unit = _ranged(float, lambda v: 0 < v < 1, "in (0, 1), e.g. 0.05")
+
+
+def alpha(text: str) -> float:
+    """A false-alarm bound the monitor can calibrate: [MIN_ALPHA, 1)."""
+    from robofail.monitor.conformal import MIN_ALPHA  # not at import: it loads onnxruntime
+
+    return _ranged(float, lambda v: MIN_ALPHA <= v < 1, f"in [{MIN_ALPHA:g}, 1), e.g. 0.05")(text)
+
+
+def workers(text: str) -> int:
+    """Worker processes on this machine: 1 up to twice its CPU count."""
+    value = _number(text, int)
+    limit = max_local_workers()
+    if not 1 <= value <= limit:
+        raise argparse.ArgumentTypeError(
+            f"must be in 1..{limit} (twice this machine's {os.cpu_count() or 1} CPUs), got {value}"
+        )
+    return value
 
 
 def threads(text: str) -> int:

@@ -224,7 +224,7 @@ def add_parsers(verb) -> None:
         nargs="+",
         help="failed rollouts for choosing settings (a validation part, never the test part)",
     )
-    calib.add_argument("--alpha", type=arg.open_unit, default=0.05, help="false-alarm bound (0.05)")
+    calib.add_argument("--alpha", type=arg.alpha, default=0.05, help="false-alarm bound (0.05)")
     calib.add_argument(
         "--delta",
         type=arg.open_unit,

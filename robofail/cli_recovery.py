@@ -261,7 +261,7 @@ def add_parsers(verb) -> None:
     )
     data.add_argument("--limit", type=arg.positive_int, help="use only the first N failures")
     data.add_argument("--seed", type=arg.seed, default=0, help="noise seed (default 0)")
-    data.add_argument("--workers", type=arg.positive_int, default=1, help="processes (default 1)")
+    data.add_argument("--workers", type=arg.workers, default=1, help="processes (default 1)")
     data.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     train = verb("train-recovery", cmd_train_recovery, "train the recovery policy", TRAIN_EXAMPLE)
@@ -350,6 +350,6 @@ def add_parsers(verb) -> None:
         default=2,
         help="alarm-free monitor verdicts in a row that end recovery early (2)",
     )
-    loop.add_argument("--workers", type=arg.positive_int, default=1, help="processes (default 1)")
+    loop.add_argument("--workers", type=arg.workers, default=1, help="processes (default 1)")
     loop.add_argument("--json", help="write the results here")
     loop.add_argument("--plot", help="write the success-rate bar chart here (PNG)")

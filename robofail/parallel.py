@@ -44,8 +44,16 @@ def episode_seed(seed: int, index: int, stream: int = 0) -> int:
     return int(np.random.SeedSequence([seed, index, stream]).generate_state(1)[0])
 
 
+def max_local_workers() -> int:
+    """Most worker processes robofail starts on this machine: twice its CPUs. Each worker holds
+    its own simulator and policy (hundreds of MB); beyond two per core, more workers only compete
+    for cores and memory (thousands exhaust the machine's memory)."""
+    return 2 * (os.cpu_count() or 1)
+
+
 def check_backend(backend: str, workers: int, address: str | None = None) -> None:
-    """Raise InvalidInputError for an unknown backend, ``workers`` < 1, Ray not installed, or
+    """Raise InvalidInputError for an unknown backend, ``workers`` < 1 or (for processes on this
+    machine: the local pool, a local Ray) above :func:`max_local_workers`, Ray not installed, or
     an ``address`` given for a backend other than Ray."""
     if address is not None and backend != "ray":
         raise InvalidInputError("--address is for --backend ray only")
@@ -53,6 +61,12 @@ def check_backend(backend: str, workers: int, address: str | None = None) -> Non
         raise InvalidInputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidInputError(f"workers must be an int >= 1, got {workers!r}")
+    limit = max_local_workers()
+    if backend != "inprocess" and address is None and workers > limit:
+        raise InvalidInputError(
+            f"workers must be at most {limit} on this machine (twice its CPUs), got {workers}; "
+            "for more, run on a Ray cluster: --backend ray --address HOST:PORT"
+        )
     if backend == "ray":
         try:
             import ray  # noqa: F401
@@ -83,7 +97,7 @@ def run_ordered(
         address: Ray cluster address (``ray.init(address=...)``); None starts a local Ray, or
             reuses the Ray instance this process already initialised.
     """
-    check_backend(backend, workers)
+    check_backend(backend, workers, address)
     if backend == "inprocess" or (backend == "local" and workers == 1):
         return (fn(*job) for job in jobs)
     if backend == "local":

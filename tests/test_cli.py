@@ -97,6 +97,19 @@ def test_inspect_summarises(capsys, demos_file):
     assert "4 episodes" in out and "success rate" in out and "length: mean" in out
 
 
+def test_inspect_takes_a_filter(capsys, demos_file):
+    with h5py.File(demos_file, "r") as f:
+        counts = {name: len(f["mask"][name][()]) for name in ("success", "failure")}
+    for name, n in counts.items():
+        assert main(["inspect", f"{demos_file}:{name}"]) == 0
+        out = capsys.readouterr().out
+        assert f"{n} episodes" in out
+        if n:
+            successes = n if name == "success" else 0
+            assert f"({successes}/{n})" in out
+    assert sum(counts.values()) == 4
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
     assert result.returncode == 2, result
     lines = result.stderr.strip().splitlines()

@@ -360,7 +360,15 @@ def open_dataset(path: PathLike) -> Dataset:
     """
     path = Path(path)
     if not path.exists():
-        raise InvalidInputError(f"no such file: {path}; check the path")
+        head, colon, filter_name = str(path).rpartition(":")
+        hint = (
+            f"{head} exists, but this option takes a whole dataset: drop the :{filter_name}"
+            if colon and Path(head).exists()
+            else "check the path"
+        )
+        raise InvalidInputError(f"no such file: {path}; {hint}")
+    if not (path.is_dir() or path.is_file()):
+        raise InvalidInputError(f"{path} is neither a file nor a folder; pass a dataset")
     if path.is_dir():
         return _open_shard_folder(path)
     with _open_h5(path) as handle, _corrupt_on_error(path, "/data"):

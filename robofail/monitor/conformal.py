@@ -22,6 +22,10 @@ import numpy as np
 
 from robofail.errors import InvalidInputError
 
+MIN_ALPHA = 1e-9
+"""Smallest false-alarm bound robofail calibrates: below it, no feasible number of rollouts
+(billions) sets a threshold."""
+
 
 def conformal_rank(n: int, alpha: float, delta: float | None = None) -> int:
     """The rank (1-based) of the threshold among n values: k = ceil((n + 1)(1 - alpha)), or with
@@ -63,9 +67,11 @@ def check_delta(delta: float) -> None:
 
 
 def check_alpha(alpha: float) -> None:
-    """Raise unless 0 < alpha < 1."""
-    if not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) < 1.0:
-        raise InvalidInputError(f"alpha must be a number in (0, 1), e.g. 0.05; got {alpha!r}")
+    """Raise unless MIN_ALPHA <= alpha < 1."""
+    if not isinstance(alpha, (int, float)) or not MIN_ALPHA <= float(alpha) < 1.0:
+        raise InvalidInputError(
+            f"alpha must be a number in [{MIN_ALPHA:g}, 1), e.g. 0.05; got {alpha!r}"
+        )
 
 
 def conformal_threshold(values: np.ndarray, alpha: float, delta: float | None = None) -> float:

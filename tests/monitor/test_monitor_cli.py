@@ -77,7 +77,7 @@ def test_bad_input_gives_one_line_and_exit_2(data, calibrated, tmp_path):
     calib = data / "calib.h5"
     _one_line_error(
         run_cli("calibrate", "--rollouts", calib, "--alpha", "1.5", "--out", tmp_path / "a"),
-        "(0, 1)",
+        "[1e-09, 1)",
     )
     _one_line_error(
         run_cli("calibrate", "--rollouts", calib, "--alpha", "0.001", "--out", tmp_path / "b"),
