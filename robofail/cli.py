@@ -40,6 +40,11 @@ class _Parser(argparse.ArgumentParser):
 
 POLICY_FILES = ("config.json", "model.safetensors", "loss_curve.png", "train_log.json")
 
+RAY_WORKERS_HELP = (
+    "processes, or Ray CPUs (default 1; at most twice this machine's CPUs, except on a Ray "
+    "cluster: --address)"
+)
+
 
 def check_policy_folder(path: Path, *, overwrite: bool) -> None:
     """Fail fast, before training, unless ``path`` can become a policy folder: new, or (with
@@ -496,9 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--samples", type=arg.samples, default=32, help="chunks per policy inference (32)"
     )
-    gen.add_argument(
-        "--workers", type=arg.positive_int, default=1, help="processes, or Ray CPUs (default 1)"
-    )
+    gen.add_argument("--workers", type=arg.positive_int, default=1, help=RAY_WORKERS_HELP)
     gen.add_argument(
         "--backend",
         choices=["local", "inprocess", "ray"],
@@ -548,9 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     disc.add_argument(
         "--samples", type=arg.samples, default=32, help="chunks per policy inference (32)"
     )
-    disc.add_argument(
-        "--workers", type=arg.positive_int, default=1, help="processes, or Ray CPUs (default 1)"
-    )
+    disc.add_argument("--workers", type=arg.positive_int, default=1, help=RAY_WORKERS_HELP)
     disc.add_argument(
         "--backend",
         choices=["local", "inprocess", "ray"],
