@@ -4,12 +4,16 @@ Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--
 
 - ``calib.h5`` and ``calib_extra.h5``: 320 + 300 nominal rollouts (seeds 100 and 101); their
   successes are split into fit / threshold / validation parts by ``robofail calibrate``;
-- ``val_failures`` and ``val_failures_extra``: episodes of the ``policy_failures`` spec (seed
-  301: 120 for pick_place, 80 for the contact tasks; seed 303: 120 each), the failures of which
-  choose windows, threshold style and weights (validation only);
-- ``test_nominal.h5``: 220 fresh nominal rollouts (seed 200) and ``test_failures``: episodes
-  of the ``policy_failures`` spec (seed 302; 300 for pick_place, 200 for push and peg_insert):
-  the test set, used for nothing else.
+- ``val_failures``, ``val_failures_extra`` and ``val_failures_304``: episodes of the
+  ``policy_failures`` spec (seed 301: 120 for pick_place, 80 for the contact tasks; seed 303:
+  120 each; seed 304: 240 each), the failures of which choose windows, threshold style and
+  weights (validation only);
+- the test set, used for nothing else (``--test-set``): ``fresh`` (the default),
+  ``test_nominal_210.h5``, 220 nominal rollouts (seed 210), and ``test_failures_312``, episodes
+  of the ``policy_failures`` spec (seed 312; 300 for pick_place, 200 for push and peg_insert);
+  ``first``, the same sizes with seeds 200 and 302. Sessions 4 and 5 compared selection
+  procedures on ``first``, so its figures are biased towards the procedure they kept; ``fresh``
+  was recorded after the procedure and the validation data were fixed, and read once.
 
 Missing datasets are recorded with the ``robofail`` command. The monitor is calibrated at each
 ``--alphas`` and evaluated on the test nominal successes plus the test failures (perturbed runs
@@ -41,25 +45,33 @@ from robofail.monitor.episodes import load_episodes
 from robofail.monitor.evaluate import evaluate, format_table
 
 FAILURE_EPISODES = {"pick_place": (120, 300), "push": (80, 200), "peg_insert": (80, 200)}
+VALIDATION_FAILURES = ("val_failures", "val_failures_extra", "val_failures_304")
+TEST_SETS = {
+    "fresh": ("test_nominal_210.h5", "210", "test_failures_312", "312"),
+    "first": ("test_nominal.h5", "200", "test_failures", "302"),
+}
+"""Test set name -> (nominal dataset, its seed, failure dataset, its seed)."""
 
 
-def datasets(task: str) -> dict[str, list[str]]:
+def datasets(task: str, test_set: str) -> dict[str, list[str]]:
     """Dataset name -> the robofail verb and arguments that record it."""
     n_val, n_test = FAILURE_EPISODES.get(task, (80, 200))
     failures = ["generate", "--spec", "policy_failures"]
+    nominal_name, nominal_seed, failures_name, failures_seed = TEST_SETS[test_set]
     return {
         "calib.h5": ["rollout", "-n", "320", "--seed", "100"],
         "calib_extra.h5": ["rollout", "-n", "300", "--seed", "101"],
-        "test_nominal.h5": ["rollout", "-n", "220", "--seed", "200"],
         "val_failures": [*failures, "-n", str(n_val), "--seed", "301"],
         "val_failures_extra": [*failures, "-n", "120", "--seed", "303"],
-        "test_failures": [*failures, "-n", str(n_test), "--seed", "302"],
+        "val_failures_304": [*failures, "-n", "240", "--seed", "304"],
+        nominal_name: ["rollout", "-n", "220", "--seed", nominal_seed],
+        failures_name: [*failures, "-n", str(n_test), "--seed", failures_seed],
     }
 
 
-def ensure_data(task: str, folder: Path, policy: Path, workers: int) -> None:
+def ensure_data(task: str, folder: Path, policy: Path, workers: int, test_set: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for name, args in datasets(task).items():
+    for name, args in datasets(task, test_set).items():
         path = folder / name
         if path.exists():
             continue
@@ -93,14 +105,13 @@ def ba_difference(ours: list, theirs: list, seed: int = 0) -> dict:
     return {"difference": float(point[1] - point[0]), "low": float(low), "high": float(high)}
 
 
-def run_task(task: str, folder: Path, policy: Path, alphas: list[float], seed: int) -> dict:
+def run_task(
+    task: str, folder: Path, policy: Path, alphas: list[float], seed: int, test_set: str
+) -> dict:
     rollouts, extra = load_episodes([str(folder / "calib.h5"), str(folder / "calib_extra.h5")])
-    val_failures, _ = load_episodes(
-        [f"{folder / 'val_failures'}:failure", f"{folder / 'val_failures_extra'}:failure"]
-    )
-    test, _ = load_episodes(
-        [str(folder / "test_nominal.h5"), f"{folder / 'test_failures'}:failure"]
-    )
+    val_failures, _ = load_episodes([f"{folder / name}:failure" for name in VALIDATION_FAILURES])
+    nominal_name, _, failures_name, _ = TEST_SETS[test_set]
+    test, _ = load_episodes([str(folder / nominal_name), f"{folder / failures_name}:failure"])
     policy_config = json.loads((policy / "config.json").read_text())
     rows = {}
     for alpha in alphas:
@@ -142,7 +153,12 @@ def run_task(task: str, folder: Path, policy: Path, alphas: list[float], seed: i
             **result,
             "ba_difference_to_robofail": differences,
         }
-    return {"policy_fingerprint": extra.get("policy_fingerprint"), "alphas": rows}
+    return {
+        "policy_fingerprint": extra.get("policy_fingerprint"),
+        "test_set": {"name": test_set, "nominal": nominal_name, "failures": failures_name},
+        "n_validation_failures": len(val_failures),
+        "alphas": rows,
+    }
 
 
 def main() -> None:
@@ -153,14 +169,15 @@ def main() -> None:
     parser.add_argument("--alphas", nargs="+", type=float, default=[0.05, 0.1])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-set", choices=list(TEST_SETS), default="fresh")
     parser.add_argument("--json", default="benchmarks/results/monitor_quality.json")
     args = parser.parse_args()
     results = {}
     for task in args.tasks:
         policy = Path(args.policies) / task / "policy"
         folder = Path(args.data) / task
-        ensure_data(task, folder, policy, args.workers)
-        results[task] = run_task(task, folder, policy, args.alphas, args.seed)
+        ensure_data(task, folder, policy, args.workers, args.test_set)
+        results[task] = run_task(task, folder, policy, args.alphas, args.seed, args.test_set)
     summary = {}
     for alpha in map(str, args.alphas):
         per_method: dict[str, list[float]] = {}

@@ -473,11 +473,22 @@ def render_monitor_quality(data: dict) -> Lines:
                 "",
                 f"{num(first.get('n_success'), 'd')} nominal successes, "
                 f"{num(first.get('n_failure'), 'd')} failures; false-alarm bound "
-                f"{pct(bound)}.",
+                f"{pct(bound)}.{test_set_note(entry)}",
                 "",
                 *table([*headers, "ROC-AUC", "lead time (steps)"], rows),
             ]
     return lines
+
+
+def test_set_note(entry: dict) -> str:
+    """Which test set a task's figures come from and how many failures chose the settings."""
+    test_set = entry.get("test_set")
+    if not test_set:
+        return ""
+    return (
+        f" Test set `{test_set['name']}` ({test_set['nominal']}, {test_set['failures']}); "
+        f"settings chosen on {entry['n_validation_failures']} validation failures."
+    )
 
 
 def mean_accuracy_table(data: dict) -> Lines:
