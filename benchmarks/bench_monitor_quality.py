@@ -106,10 +106,16 @@ def ba_difference(ours: list, theirs: list, seed: int = 0) -> dict:
 
 
 def run_task(
-    task: str, folder: Path, policy: Path, alphas: list[float], seed: int, test_set: str
+    task: str,
+    folder: Path,
+    policy: Path,
+    alphas: list[float],
+    seed: int,
+    test_set: str,
+    validation: tuple[str, ...] = VALIDATION_FAILURES,
 ) -> dict:
     rollouts, extra = load_episodes([str(folder / "calib.h5"), str(folder / "calib_extra.h5")])
-    val_failures, _ = load_episodes([f"{folder / name}:failure" for name in VALIDATION_FAILURES])
+    val_failures, _ = load_episodes([f"{folder / name}:failure" for name in validation])
     nominal_name, _, failures_name, _ = TEST_SETS[test_set]
     test, _ = load_episodes([str(folder / nominal_name), f"{folder / failures_name}:failure"])
     policy_config = json.loads((policy / "config.json").read_text())
@@ -170,6 +176,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-set", choices=list(TEST_SETS), default="fresh")
+    parser.add_argument(
+        "--validation-failures",
+        nargs="+",
+        choices=VALIDATION_FAILURES,
+        default=list(VALIDATION_FAILURES),
+        help="which validation failure sets choose the settings (default: all)",
+    )
     parser.add_argument("--json", default="benchmarks/results/monitor_quality.json")
     args = parser.parse_args()
     results = {}
@@ -177,7 +190,15 @@ def main() -> None:
         policy = Path(args.policies) / task / "policy"
         folder = Path(args.data) / task
         ensure_data(task, folder, policy, args.workers, args.test_set)
-        results[task] = run_task(task, folder, policy, args.alphas, args.seed, args.test_set)
+        results[task] = run_task(
+            task,
+            folder,
+            policy,
+            args.alphas,
+            args.seed,
+            args.test_set,
+            tuple(args.validation_failures),
+        )
     summary = {}
     for alpha in map(str, args.alphas):
         per_method: dict[str, list[float]] = {}
