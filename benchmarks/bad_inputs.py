@@ -1256,14 +1256,16 @@ CASES: list[Case] = [
     cli("train-policy", "--overwrite on a folder holding other files", lambda fx: [
         "train-policy", "--demos", fx.demos, "--out", fx.keep(_with_notes(fx.copy(fx.policy))),
         "--overwrite"]),
-    cli("train-policy", "--threads beyond the CPU count", lambda fx: [
-        "train-policy", "--demos", fx.demos, "--out", fx.out("p"), "--threads", "100000"]),
-    cli("train-policy", "--horizon longer than every demo", lambda fx: [
-        "train-policy", "--demos", fx.demos, "--out", fx.out("p"), "--horizon", "5000"]),
-    cli("train-policy", "--position-dims ,", lambda fx: [
-        "train-policy", "--demos", fx.demos, "--out", fx.out("p"), "--position-dims", ","]),
-    cli("train-policy", "--seed -1", lambda fx: [
-        "train-policy", "--demos", fx.demos, "--out", fx.out("p"), "--seed", "-1"]),
+    *[
+        cli("train-policy", what, lambda fx, extra=extra: [
+            "train-policy", "--demos", fx.demos, "--out", fx.out("p"), *extra])
+        for what, extra in (
+            ("--threads beyond the CPU count", ("--threads", "100000")),
+            ("--horizon longer than every demo", ("--horizon", "5000")),
+            ("--position-dims ,", ("--position-dims", ",")),
+            ("--seed -1", ("--seed", "-1")),
+        )
+    ],
     cli("rollout", "--out not an .h5 file", lambda fx: [
         "rollout", "--task", "push", "--policy", fx.policy, "-n", "1", "--out",
         fx.out("r.txt")]),

@@ -60,6 +60,11 @@ action_noise = _ranged(
 probability = _ranged(float, lambda v: 0 <= v <= 1, "a probability in [0, 1]")
 fraction = _ranged(float, lambda v: 0 < v <= 1, "in (0, 1]")
 open_unit = _ranged(float, lambda v: 0 < v < 1, "in (0, 1), e.g. 0.05")
+workers = _ranged(
+    int,
+    lambda v: 1 <= v <= max_local_workers(),
+    f"in 1..{max_local_workers()} (twice this machine's CPUs)",
+)
 
 
 def alpha(text: str) -> float:
@@ -67,17 +72,6 @@ def alpha(text: str) -> float:
     from robofail.monitor.conformal import MIN_ALPHA  # not at import: it loads onnxruntime
 
     return _ranged(float, lambda v: MIN_ALPHA <= v < 1, f"in [{MIN_ALPHA:g}, 1), e.g. 0.05")(text)
-
-
-def workers(text: str) -> int:
-    """Worker processes on this machine: 1 up to twice its CPU count."""
-    value = _number(text, int)
-    limit = max_local_workers()
-    if not 1 <= value <= limit:
-        raise argparse.ArgumentTypeError(
-            f"must be in 1..{limit} (twice this machine's {os.cpu_count() or 1} CPUs), got {value}"
-        )
-    return value
 
 
 def threads(text: str) -> int:
