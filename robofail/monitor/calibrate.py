@@ -662,6 +662,7 @@ def _subset(table: ScoreTable, keep: list[bool]) -> ScoreTable:
 def _describe(candidate: _Candidate) -> dict:
     weights = [("inf" if w == INFINITE_WEIGHT else w) for w in candidate.weights]
     return {
+        "scores": list(candidate.scores),
         "windows": list(candidate.windows),
         "style": candidate.style,
         **({"weights": weights} if weights else {}),
