@@ -453,31 +453,48 @@ def render_monitor_quality(data: dict) -> Lines:
         for alpha, result in entry["alphas"].items():
             bound = result.get("false_alarm_bound")
             methods = result["methods"]
+            capped = result.get("methods_length_capped", {})
+            differences = result.get("ba_difference_to_robofail", {})
             first = next(iter(methods.values()), {})
             rows = [
                 [
                     method,
                     num(m.get("balanced_accuracy"), ".3f"),
+                    num(capped.get(method, {}).get("balanced_accuracy"), ".3f"),
+                    difference_cell(differences.get(method)),
                     pct(m.get("tpr")),
                     pct(m.get("false_alarm_rate")),
                     within(m.get("false_alarm_rate"), bound),
+                    num(m.get("twa"), ".3f"),
                     num(m.get("roc_auc"), ".3f"),
                     num(m.get("lead_time_steps"), "g"),
                 ]
                 for method, m in methods.items()
             ]
-            headers = ["method", "balanced acc.", "TPR", "false alarms", "<= bound"]
+            headers = [
+                "method", "balanced acc.", "length-capped", "minus robofail [95 % CI]", "TPR",
+                "false alarms", "<= bound", "TWA", "ROC-AUC", "lead time (steps)",
+            ]  # fmt: skip
             lines += [
                 "",
                 f"### {task}, alpha {alpha}",
                 "",
                 f"{num(first.get('n_success'), 'd')} nominal successes, "
                 f"{num(first.get('n_failure'), 'd')} failures; false-alarm bound "
-                f"{pct(bound)}.{test_set_note(entry)}",
+                f"{pct(bound)}; length-capped: alarms counted before step "
+                f"{num(result.get('length_cap_steps'), 'd')}, the calibration successes' 95th "
+                f"percentile length.{test_set_note(entry)}",
                 "",
-                *table([*headers, "ROC-AUC", "lead time (steps)"], rows),
+                *table(headers, rows),
             ]
     return lines
+
+
+def difference_cell(difference: dict | None) -> str:
+    """A method's balanced accuracy minus robofail's, with its paired bootstrap interval."""
+    if not difference:
+        return "-"
+    return f"{difference['difference']:+.3f} [{difference['low']:+.3f}, {difference['high']:+.3f}]"
 
 
 def test_set_note(entry: dict) -> str:
