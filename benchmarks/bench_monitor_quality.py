@@ -8,13 +8,15 @@ Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--
   ``policy_failures`` spec (seed 301: 120 for pick_place, 80 for the contact tasks; seed 303:
   120 each; seed 304: 240 each), the failures of which choose windows, threshold style and
   weights (validation only);
-- the test set, used for nothing else (``--test-set``): ``third`` (the default),
-  ``test_nominal_220.h5``, 220 nominal rollouts (seed 220), and ``test_failures_322``, episodes
-  of the ``policy_failures`` spec (seed 322; 300 for pick_place, 200 for push and peg_insert);
-  ``fresh`` (seeds 210 / 312) and ``first`` (seeds 200 / 302), the same sizes. Earlier sessions
-  chose the selection procedure looking at ``first``, and compared variants of it on ``fresh``
-  (the one kept is unchanged), so their figures are development figures; ``third`` was recorded
-  and committed to before any method saw it, and read once.
+- the test set, used for nothing else (``--test-set``): ``fourth`` (the default),
+  ``test_nominal_230.h5``, 220 nominal rollouts (seed 230), and ``test_failures_332``, episodes
+  of the ``policy_failures`` spec (seed 332; 300 for pick_place, 200 for push and peg_insert);
+  ``third`` (220 / 322), ``fresh`` (210 / 312) and ``first`` (200 / 302), the same sizes.
+  Earlier sessions chose the selection procedure looking at ``first``, and compared variants of
+  it on ``fresh``, so their figures are development figures. ``third`` was read once, with the
+  method that chose on whole-episode TPR; the method now chooses on TPR before the length cap
+  and tries only the alpha shares validation can judge (developed on ``fresh`` and ``first``),
+  and ``fourth`` was recorded before and is read once, with it.
 
 Missing datasets are recorded with the ``robofail`` command. The monitor is calibrated at each
 ``--alphas`` and evaluated on the test nominal successes plus the test failures (perturbed runs
@@ -51,6 +53,7 @@ TEST_SETS = {
     "fresh": ("test_nominal_210.h5", "210", "test_failures_312", "312"),
     "first": ("test_nominal.h5", "200", "test_failures", "302"),
     "third": ("test_nominal_220.h5", "220", "test_failures_322", "322"),
+    "fourth": ("test_nominal_230.h5", "230", "test_failures_332", "332"),
 }
 """Test set name -> (nominal dataset, its seed, failure dataset, its seed)."""
 
@@ -177,7 +180,7 @@ def main() -> None:
     parser.add_argument("--alphas", nargs="+", type=float, default=[0.05, 0.1])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--test-set", choices=list(TEST_SETS), default="third")
+    parser.add_argument("--test-set", choices=list(TEST_SETS), default="fourth")
     parser.add_argument(
         "--validation-failures",
         nargs="+",

@@ -5,13 +5,18 @@ import numpy as np
 
 from robofail.cli import build_parser
 from robofail.monitor.calibrate import (
+    INFINITE_WEIGHT,
     CalibrationSettings,
+    ScoreTable,
     _candidates,
+    _select,
     expected_tpr,
+    method_outcomes,
     split_successes,
 )
 from robofail.monitor.conformal import conformal_rank
 from robofail.monitor.episodes import MonitoredEpisode
+from robofail.monitor.metrics import summarise
 
 
 def _successes(n: int) -> list[MonitoredEpisode]:
@@ -34,16 +39,23 @@ def test_default_split_is_30_40_30_and_disjoint():
     assert len(set(names)) == len(names) == 554
 
 
-def test_default_split_keeps_the_alpha_shares_of_the_bench_data():
-    """With the bench's ~550-620 calibration successes the threshold split still admits alpha/4
-    at alpha 0.05 and alpha/8 at alpha 0.1 (delta 0.1), as the 0.15 validation share did."""
-    for alpha, lowest in ((0.05, 0.25), (0.1, 0.125)):
+def test_alpha_shares_are_tried_only_where_validation_can_judge_them():
+    """With the bench's ~550 calibration successes, robofail may spend alpha/2 at alpha 0.05 and
+    alpha/4 at alpha 0.1 (delta 0.1). The next share down puts the threshold at the top of the
+    threshold split, above every validation success but < 1 expected, where the expected TPR
+    cannot be judged: it is tried only when the validation split is large enough."""
+    for alpha, lowest, below in ((0.05, 0.5, 0.25), (0.1, 0.25, 0.125)):
         settings = CalibrationSettings(alpha=alpha)
-        _, threshold, _ = split_successes(_successes(554), settings)
+        _, threshold, validation = split_successes(_successes(554), settings)
+        n = len(threshold)
         levels = {
-            c.level for c in _candidates("robofail", settings, len(threshold), {"rnd", "ace"})
+            m: {c.level for c in _candidates("robofail", settings, n, {"rnd", "ace"}, m)}
+            for m in (len(validation), 4 * n, 0)
         }
-        assert min(levels) == lowest
+        assert min(levels[len(validation)]) == lowest
+        assert conformal_rank(n, alpha * below, settings.delta) == n  # the split's maximum
+        assert below in levels[4 * n]
+        assert levels[0] == {1.0}
 
 
 def test_cli_default_matches_the_library_default():
@@ -74,3 +86,49 @@ def test_expected_tpr_falls_with_the_rank_and_is_zero_beyond_the_split():
     tprs = [expected_tpr(successes, failures, n, k) for k in range(250, n + 2)]
     assert np.all(np.diff(tprs) <= 1e-12)
     assert tprs[0] > 0.5 and tprs[-1] == 0.0
+
+
+def _scored(n: int, failing: bool, rng: np.random.Generator) -> ScoreTable:
+    """n synthetic episodes, one inference every 4 steps. Successes: 10 inferences, both scores
+    standard normal. Failures run twice as long; "rnd" is raised by 1.5 from the start, "ace" by 20
+    only from inference 12 on (after the successes' length)."""
+    inferences = 20 if failing else 10
+    episodes = [
+        MonitoredEpisode(
+            name=f"{'f' if failing else 's'}{i}", embeddings=np.zeros((inferences, 1), np.float32),
+            chunks=np.zeros((inferences, 2, 1, 1), np.float32),
+            inference_steps=np.arange(inferences) * 4, length=4 * inferences,
+            success=not failing, nominal=not failing, failure_step=30 if failing else -1,
+            failure_type="stuck" if failing else "none", family="test",
+        )
+        for i in range(n)
+    ]  # fmt: skip
+    table = ScoreTable(episodes)
+    late = (np.arange(inferences) >= 12) * 20.0
+    table.raw["rnd"] = [rng.normal(size=inferences) + 1.5 * failing for _ in episodes]
+    table.raw["ace"] = [rng.normal(size=inferences) + late * failing for _ in episodes]
+    return table
+
+
+def test_selection_counts_only_alarms_before_the_length_cap():
+    """A score that flags every failure, but only once it has outrun every success, is no
+    monitor: a timeout would do as much. robofail chooses the score that flags failures while
+    they still look like successes in length."""
+    rng = np.random.default_rng(0)
+    settings = CalibrationSettings(
+        alpha=0.1, windows=(1,), styles=("constant",), alpha_levels=(1.0,),
+        ace_weights=(0.0, 1.0, INFINITE_WEIGHT),
+    )  # fmt: skip
+    fit, threshold = _scored(60, False, rng), _scored(150, False, rng)
+    validation = _scored(60, False, rng)
+    failures = _scored(60, True, rng)
+    for name in ("rnd", "ace"):
+        validation.raw[name] += failures.raw[name]
+    validation.episodes += failures.episodes
+    cap = 40  # every success ends at step 40
+    rule, record = _select("robofail", fit, threshold, validation, settings, True, cap)
+    fresh = _scored(100, True, rng)
+    caught = summarise(method_outcomes(rule, fresh, cap))["tpr"]
+    assert record["weights"] == [1.0, 0.0]  # "ace" would catch every failure, all too late
+    assert caught > 0.7  # ace alone: < 0.1 before the cap
+    assert abs(record["validation"]["tpr_before_cap"] - caught) < 0.15
