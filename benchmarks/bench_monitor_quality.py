@@ -11,12 +11,14 @@ Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--
 - the test set, used for nothing else (``--test-set``): ``fourth`` (the default),
   ``test_nominal_230.h5``, 220 nominal rollouts (seed 230), and ``test_failures_332``, episodes
   of the ``policy_failures`` spec (seed 332; 300 for pick_place, 200 for push and peg_insert);
-  ``third`` (220 / 322), ``fresh`` (210 / 312) and ``first`` (200 / 302), the same sizes.
+  ``fifth`` (240 / 342: 240 nominal rollouts, so that push too has >= 200 successes), ``third``
+  (220 / 322), ``fresh`` (210 / 312) and ``first`` (200 / 302), the same sizes otherwise.
   Earlier sessions chose the selection procedure looking at ``first``, and compared variants of
   it on ``fresh``, so their figures are development figures. ``third`` was read once, with the
   method that chose on whole-episode TPR; the method now chooses on TPR before the length cap
   and tries only the alpha shares validation can judge (developed on ``fresh`` and ``first``),
-  and ``fourth`` was recorded before and is read once, with it.
+  and ``fourth`` was recorded before and read once, with it. ``fifth`` was added after that,
+  with the method unchanged, for the >= 200 nominal successes the false-alarm check asks for.
 
 Missing datasets are recorded with the ``robofail`` command. The monitor is calibrated at each
 ``--alphas`` and evaluated on the test nominal successes plus the test failures (perturbed runs
@@ -54,8 +56,12 @@ TEST_SETS = {
     "first": ("test_nominal.h5", "200", "test_failures", "302"),
     "third": ("test_nominal_220.h5", "220", "test_failures_322", "322"),
     "fourth": ("test_nominal_230.h5", "230", "test_failures_332", "332"),
+    "fifth": ("test_nominal_240.h5", "240", "test_failures_342", "342"),
 }
 """Test set name -> (nominal dataset, its seed, failure dataset, its seed)."""
+NOMINAL_EPISODES = {"fifth": 240}
+"""Nominal test rollouts where not 220: enough for >= 200 successes on every task (push's
+policy succeeds in ~88 % of nominal episodes, so 220 gave it 193-206)."""
 
 
 def datasets(task: str, test_set: str) -> dict[str, list[str]]:
@@ -63,13 +69,14 @@ def datasets(task: str, test_set: str) -> dict[str, list[str]]:
     n_val, n_test = FAILURE_EPISODES.get(task, (80, 200))
     failures = ["generate", "--spec", "policy_failures"]
     nominal_name, nominal_seed, failures_name, failures_seed = TEST_SETS[test_set]
+    n_nominal = str(NOMINAL_EPISODES.get(test_set, 220))
     return {
         "calib.h5": ["rollout", "-n", "320", "--seed", "100"],
         "calib_extra.h5": ["rollout", "-n", "300", "--seed", "101"],
         "val_failures": [*failures, "-n", str(n_val), "--seed", "301"],
         "val_failures_extra": [*failures, "-n", "120", "--seed", "303"],
         "val_failures_304": [*failures, "-n", "240", "--seed", "304"],
-        nominal_name: ["rollout", "-n", "220", "--seed", nominal_seed],
+        nominal_name: ["rollout", "-n", n_nominal, "--seed", nominal_seed],
         failures_name: [*failures, "-n", str(n_test), "--seed", failures_seed],
     }
 
