@@ -26,7 +26,7 @@ optionally, validation failures (to *choose* settings; never the test failures).
      (alpha, alpha/2, alpha/4 or alpha/8, where the threshold split is large enough): when
      failures are easy to see, a lower false-alarm rate costs no recall; a share is tried only
      where >= 2 validation successes are expected above its threshold, see
-     :data:`MIN_VALIDATION_EXCEEDANCES`). Joint rules are
+     :data:`MIN_VALIDATION_EXCEEDANCES`. Joint rules are
      compared by their validation TPR and their *known* conformal false-alarm rate
      (n + 1 - k) / (n + 1), which is exact, rather than by the few validation successes; among
      candidates within one standard error of the best, the simplest is chosen. A joint rule's
@@ -42,8 +42,8 @@ optionally, validation failures (to *choose* settings; never the test failures).
    split's 95th-percentile episode length, stored as ``length_cap_steps``): a monitor is for
    acting before the failure, and a failing episode that runs past the length successes take
    gives a rule late chances to alarm that a timeout would give as well. Chosen on
-   whole-episode TPR, robofail preferred rules that alarm late (on pick_place, 77 % of the test
-   failures caught before the cap against 98 % for the single scores).
+   whole-episode TPR, robofail preferred rules that alarm late (on pick_place, 77 % of the
+   development test failures caught before the cap against 98 % for the single scores).
 3. The chosen settings and thresholds go to the artifact (:mod:`robofail.monitor.artifact`).
 """
 
