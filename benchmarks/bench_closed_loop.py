@@ -16,10 +16,11 @@ monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
    the simulator's true state) and *observable* (the observation expert plans from the state
    observation the controller sees, faults included). Families with recoverability >= 0.5 by
    ``--judge`` (default ``privileged``) are the recoverable ones; all four shares are reported.
-   Judged from the first alarm, obs_dropout is not recoverable on any bundled task (the
-   privileged expert rescues 38.7 / 49.7 / 36.4 % of pick_place / push / peg_insert's dropout
-   failures from there, 100 % from their onset: a stale frame does its damage before the
-   monitor sees it), while obs_bias and obs_noise are (63-100 %; ``closed_loop.json``). The
+   Judged from the first alarm, the three observation faults are recoverable on every bundled
+   task (privileged: obs_bias 81-99 %, obs_noise 96-100 %, obs_dropout 67-78 %;
+   ``closed_loop.json``). obs_dropout's share depends most on how early the monitor alarms (a
+   stale frame does its damage quickly): 44 % on pick_place and peg_insert with the monitors
+   that chose their rules on whole-episode recall rather than recall before the length cap. The
    observable share is only a lower bound on what an observation-driven recovery can do: the
    observation expert's 8 mm / 0.08 rad grasp gate never holds on noisy observations, so it
    rescues 1 % of pick_place's obs_noise failures, while the learned recovery (which averages its

@@ -756,6 +756,12 @@ DEVELOPMENT_TEST_SET_ARGS = (
 )
 """What produced ``results/monitor_quality_fresh.json``: the seed-210 / 312 test set, on which
 selection variants were compared (development figures)."""
+FIFTH_TEST_SET_ARGS = (
+    *("--test-set", "fifth", "--json", "benchmarks/results/monitor_quality_fifth.json"),
+)
+"""What produced ``results/monitor_quality_fifth.json``: the seed-240 / 342 test set (240
+nominal rollouts, >= 200 successes on every task), recorded after ``fourth`` was read, with the
+method unchanged, and read once."""
 THIRD_TEST_SET_ARGS = (
     *("--test-set", "third", "--json", "benchmarks/results/monitor_quality_third.json"),
 )
@@ -795,6 +801,11 @@ BENCHMARKS = (
     Benchmark(
         "monitor_quality", "Monitor quality", "bench_monitor_quality.py", "monitor_quality.json",
         25, render_monitor_quality, long=True,
+    ),
+    Benchmark(
+        "monitor_quality_fifth", "Monitor quality: the fifth test set",
+        "bench_monitor_quality.py", "monitor_quality_fifth.json", 15, render_monitor_quality,
+        long=True, args=FIFTH_TEST_SET_ARGS,
     ),
     Benchmark(
         "monitor_quality_third", "Monitor quality: the third test set",

@@ -103,7 +103,10 @@ class CalibrationSettings:
     alpha: float = 0.05
     delta: float | None = 0.1
     """Training-conditional guarantee: P(false-alarm rate > alpha) <= delta over the draw of the
-    calibration episodes (None: the marginal guarantee, E[false-alarm rate] <= alpha)."""
+    calibration episodes (None: the marginal guarantee, E[false-alarm rate] <= alpha). The bound
+    is per method and calibration: with 0.1, one method in ten may run above alpha. On the bench,
+    Mahalanobis at pick_place alpha 0.1 does: 0.12 on 1,194 fresh nominal successes against 0.05
+    on the validation successes; lower delta for a bound every method keeps."""
     seed: int = 0
     fit_fraction: float = 0.3
     validation_fraction: float = 0.3
