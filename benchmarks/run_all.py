@@ -751,23 +751,18 @@ CAMERA_FAULTS_ARGS = (
     *("--json", "benchmarks/results/camera_faults.json"),
 )
 """What produced ``results/camera_faults.json`` (200 camera-fault and 100 nominal episodes)."""
-DEVELOPMENT_TEST_SET_ARGS = (
-    *("--test-set", "fresh", "--json", "benchmarks/results/monitor_quality_fresh.json"),
-)
-"""What produced ``results/monitor_quality_fresh.json``: the seed-210 / 312 test set, on which
-selection variants were compared (development figures)."""
-FIFTH_TEST_SET_ARGS = (
-    *("--test-set", "fifth", "--json", "benchmarks/results/monitor_quality_fifth.json"),
-)
-"""What produced ``results/monitor_quality_fifth.json``: the seed-240 / 342 test set (240
-nominal rollouts, >= 200 successes on every task), recorded after ``fourth`` was read, with the
-method unchanged, and read once."""
-THIRD_TEST_SET_ARGS = (
-    *("--test-set", "third", "--json", "benchmarks/results/monitor_quality_third.json"),
-)
-"""What produced ``results/monitor_quality_third.json``: the seed-220 / 322 test set, held out
-from the current method's development (read once with the previous method, whose late alarms on
-it motivated choosing on detections before the length cap)."""
+
+
+def monitor_quality_set(name: str, title: str) -> Benchmark:
+    """The monitor-quality bench on another of its test sets (``bench_monitor_quality.py``
+    documents each), written to ``results/monitor_quality_<name>.json``."""
+    json_name = f"monitor_quality_{name}.json"
+    return Benchmark(
+        f"monitor_quality_{name}", f"Monitor quality: {title}", "bench_monitor_quality.py",
+        json_name, 15, render_monitor_quality, long=True,
+        args=("--test-set", name, "--json", f"benchmarks/results/{json_name}"),
+    )  # fmt: skip
+
 
 BENCHMARKS = (
     Benchmark("bad_inputs", "Bad inputs", "bad_inputs.py", "bad_inputs.json", 2, render_bad_inputs),
@@ -802,21 +797,9 @@ BENCHMARKS = (
         "monitor_quality", "Monitor quality", "bench_monitor_quality.py", "monitor_quality.json",
         25, render_monitor_quality, long=True,
     ),
-    Benchmark(
-        "monitor_quality_fifth", "Monitor quality: the fifth test set",
-        "bench_monitor_quality.py", "monitor_quality_fifth.json", 15, render_monitor_quality,
-        long=True, args=FIFTH_TEST_SET_ARGS,
-    ),
-    Benchmark(
-        "monitor_quality_third", "Monitor quality: the third test set",
-        "bench_monitor_quality.py", "monitor_quality_third.json", 15, render_monitor_quality,
-        long=True, args=THIRD_TEST_SET_ARGS,
-    ),
-    Benchmark(
-        "monitor_quality_fresh", "Monitor quality: the development test set",
-        "bench_monitor_quality.py", "monitor_quality_fresh.json", 15, render_monitor_quality,
-        long=True, args=DEVELOPMENT_TEST_SET_ARGS,
-    ),
+    monitor_quality_set("fifth", "the fifth test set"),
+    monitor_quality_set("third", "the third test set"),
+    monitor_quality_set("fresh", "the development test set"),
     Benchmark(
         "closed_loop", "Closed loop", "bench_closed_loop.py", "closed_loop.json", 60,
         render_closed_loop, long=True,

@@ -77,7 +77,7 @@ from robofail.monitor.conformal import (
     min_calibration_episodes,
 )
 from robofail.monitor.episodes import MonitoredEpisode, check_episodes
-from robofail.monitor.metrics import outcome, roc_auc, summarise
+from robofail.monitor.metrics import inferences_before, outcome, roc_auc, summarise
 from robofail.monitor.rules import NEVER, THRESHOLD_FLOOR, MethodRule, trace, windowed_sum
 from robofail.monitor.scores import AceScore, OnnxScore, Score, StacScore
 
@@ -343,7 +343,7 @@ def _candidates(
     settings: CalibrationSettings,
     n_threshold: int,
     available: set[str],
-    n_validation_successes: int = 0,
+    n_validation_successes: int,
 ) -> list[_Candidate]:
     windows, styles = settings.windows, settings.styles
     levels = [
@@ -705,7 +705,7 @@ def _before_cap(table: ScoreTable, cap_steps: int) -> ScoreTable:
     cut = ScoreTable(table.episodes)
     for name, values in table.raw.items():
         cut.raw[name] = [
-            v[: max(1, int(np.sum(e.inference_steps < cap_steps)))]
+            v[: max(1, inferences_before(e.inference_steps, cap_steps))]
             for v, e in zip(values, table.episodes, strict=True)
         ]
     return cut

@@ -56,6 +56,12 @@ class Outcome:
         return self.failure_step - self.alarm_step
 
 
+def inferences_before(inference_steps: np.ndarray, cap_steps: int) -> int:
+    """How many of an episode's inferences (control steps (K,)) come before step ``cap_steps``:
+    the ones whose alarms the length-capped metrics count."""
+    return int(np.sum(inference_steps < cap_steps))
+
+
 def outcome(
     alarms: np.ndarray,
     combined: np.ndarray,
@@ -68,7 +74,7 @@ def outcome(
     cap_steps: int | None = None,
 ) -> Outcome:
     """Outcome of one episode from its per-inference alarms (K,) bool and combined ratios (K,)."""
-    keep = len(alarms) if cap_steps is None else int(np.sum(inference_steps < cap_steps))
+    keep = len(alarms) if cap_steps is None else inferences_before(inference_steps, cap_steps)
     alarms, combined = alarms[:keep], combined[:keep]
     hits = np.flatnonzero(alarms)
     first = int(hits[0]) if len(hits) else -1
