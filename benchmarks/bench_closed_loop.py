@@ -48,7 +48,11 @@ monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
 3. **Closed loop** (``robofail closed-loop``): ``-n`` episodes of the ``policy_failures`` spec
    with run seed ``--seed`` (500: none of these episodes was used for training or calibration),
    three arms each. Reported per family: success rates and the gain of recovery over the base
-   policy; per task, the pooled gain over the recoverable families (episode-weighted).
+   policy; per task, the pooled gain over the recoverable families (episode-weighted). The
+   supervisor keeps recovery acting for up to ``--max-recovery-steps`` (100) steps per alarm,
+   or until 8 monitor verdicts in a row are calm: chosen on the validation seed 600 (see
+   :data:`robofail.recovery.supervisor.CALM_INFERENCES`; 24 steps and 2 calm verdicts, the
+   earlier defaults, handed a persistently faulted robot back to the base policy too soon).
 
 Steps whose outputs exist under ``--out``/<task> are skipped. Prints the tables, writes
 ``benchmarks/results/closed_loop.json`` and one bar chart per task next to it.
@@ -288,7 +292,7 @@ def main() -> None:
         "(default), or from any start (onset, halfway, first alarm)",
     )
     parser.add_argument(
-        "--max-recovery-steps", type=int, default=24, help="steps recovery may act per alarm (24)"
+        "--max-recovery-steps", type=int, default=100, help="steps recovery may act per alarm (100)"
     )
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=500)

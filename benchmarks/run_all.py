@@ -572,7 +572,9 @@ def render_closed_loop(data: dict) -> Lines:
             f"### {task}",
             "",
             f"{num(settings.get('n'), 'd')} episodes of {settings.get('spec', '-')}, seed "
-            f"{num(settings.get('seed'), 'd')}.",
+            f"{num(settings.get('seed'), 'd')}. Recovery acts for up to "
+            f"{num(settings.get('max_recovery_steps'), 'd')} steps per alarm, or until "
+            f"{num(settings.get('calm_inferences'), 'd')} monitor verdicts in a row are calm.",
             "",
             *table([*headers, *RECOVERABILITY_HEADERS, "recoverable", "gain (points)"], rows),
             "",

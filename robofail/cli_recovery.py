@@ -341,14 +341,14 @@ def add_parsers(verb) -> None:
     loop.add_argument(
         "--max-recovery-steps",
         type=arg.positive_int,
-        default=24,
-        help="control steps recovery may act per alarm (24)",
+        default=100,  # Supervisor's MAX_RECOVERY_STEPS (not imported: it loads onnxruntime)
+        help="control steps recovery may act per alarm (100)",
     )
     loop.add_argument(
         "--calm-inferences",
         type=arg.positive_int,
-        default=2,
-        help="alarm-free monitor verdicts in a row that end recovery early (2)",
+        default=8,  # Supervisor's CALM_INFERENCES
+        help="alarm-free monitor verdicts in a row that end recovery early (8)",
     )
     loop.add_argument("--workers", type=arg.workers, default=1, help="processes (default 1)")
     loop.add_argument("--json", help="write the results here")

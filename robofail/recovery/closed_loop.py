@@ -32,6 +32,7 @@ from robofail.errors import InvalidInputError
 from robofail.figures import save_png
 from robofail.parallel import episode_seed, run_ordered
 from robofail.policy.protocol import ObservationWindow, next_seed
+from robofail.recovery.supervisor import CALM_INFERENCES, MAX_RECOVERY_STEPS, Supervisor
 
 ARMS = ("base", "abort_retry", "recovery")
 
@@ -50,8 +51,8 @@ class ClosedLoopSettings:
     method: str | None = None
     max_attempts: int = 3
     reset_seconds: float = 5.0
-    max_recovery_steps: int = 24
-    calm_inferences: int = 2
+    max_recovery_steps: int = MAX_RECOVERY_STEPS
+    calm_inferences: int = CALM_INFERENCES
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.max_recovery_steps < 1 or self.calm_inferences < 1:
@@ -173,7 +174,6 @@ def run_supervised(env: Any, supervisor: Any, *, reset_seed: int) -> tuple[bool,
 
 def _episode(settings: ClosedLoopSettings, index: int) -> dict[str, Any]:
     """Pool entry point: the three arms on episode ``index``."""
-    from robofail.recovery.supervisor import Supervisor
 
     parts = _components(settings)
     env, policy, monitor, spec = parts["env"], parts["policy"], parts["monitor"], parts["spec"]

@@ -13,7 +13,7 @@ from robofail.monitor.episodes import load_episodes
 from robofail.recovery import RecoveryPolicy
 from robofail.recovery.model import RecoveryConfig, chunk_targets, export_onnx, train_recovery
 from robofail.recovery.supervisor import Supervisor
-from tests.monitor.reach_data import ReachChunkPolicy, make_env, record
+from tests.monitor.reach_data import ReachChunkPolicy, UnreachableGoal, make_env, record
 from tests.policy.point_env import expert_action
 
 
@@ -135,3 +135,57 @@ def test_a_windowed_recovery_gets_the_last_states_oldest_first(parts):
             break
     assert recovery.inputs and not supervisor.errors
     assert all(window.shape == (3, 4) for window in recovery.inputs)
+
+
+class TransientFault(UnreachableGoal):
+    """The goal is out of reach for the first ``steps`` steps, then back where it was: the
+    monitor alarms, then calms."""
+
+    def __init__(self, env, steps=8):
+        super().__init__(env)
+        self.steps = steps
+
+    def reset(self, **kwargs):
+        self.true_goal, self.count = None, 0
+        _, info = self.env.reset(**kwargs)
+        self.true_goal = self.env.unwrapped.goal.copy()
+        self.env.unwrapped.goal = self.goal.copy()
+        return self.env.unwrapped._obs(), info
+
+    def step(self, action):
+        self.count += 1
+        if self.count == self.steps:
+            self.env.unwrapped.goal = self.true_goal
+        return self.env.step(action)
+
+
+@pytest.mark.parametrize("calm", [1, 3])
+def test_recovery_hands_back_only_after_calm_inferences_quiet_verdicts(parts, calm):
+    _, monitor, recovery = parts
+    policy = ReachChunkPolicy()
+    supervisor = Supervisor(
+        policy, monitor, recovery, max_recovery_steps=1000, calm_inferences=calm
+    )
+    handbacks = []
+    for seed in range(6):
+        run(supervisor, TransientFault(make_env()), seed=seed)
+        switches = supervisor.switches
+        handbacks += [
+            (back.step - start.step, back.reason)
+            for start, back in zip(switches[::2], switches[1::2], strict=False)
+        ]
+    assert handbacks, "no episode handed control back"
+    for steps, reason in handbacks:
+        assert reason == f"monitor calm for {calm} inferences"
+        assert steps >= calm * policy.exec_horizon
+
+
+def test_the_command_line_defaults_are_the_supervisors():
+    from robofail.cli import build_parser
+    from robofail.recovery.supervisor import CALM_INFERENCES, MAX_RECOVERY_STEPS
+
+    args = build_parser().parse_args(
+        ["closed-loop", "--task", "t", "--policy", "p", "--monitor", "m", "--recovery", "r",
+         "--spec", "s", "-n", "1"]
+    )  # fmt: skip
+    assert (args.max_recovery_steps, args.calm_inferences) == (MAX_RECOVERY_STEPS, CALM_INFERENCES)
