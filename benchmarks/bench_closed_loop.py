@@ -33,8 +33,9 @@ monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
    exported policy act from the same starts, the teacher labels the states it visits (verified,
    see ``robofail.recovery.data``), and the policy is trained again on all the data so far.
    The defaults were chosen on the validation seed 600, never the evaluation seed 500: on the
-   ``observation_faults`` spec (100 episodes per task), gain of recovery over the base policy
-   pooled over the spec's three families, pick_place / push / peg_insert:
+   ``observation_faults`` spec (100 episodes per task, with the supervisor's earlier hand-back,
+   24 steps or 2 calm verdicts), gain of recovery over the base policy pooled over the spec's
+   three families, pick_place / push / peg_insert:
 
    - K = 1 on the first data only: +49 / +3 / -4 points;
    - K = 1 with 200 extra failures: +55 / +9 / -3;

@@ -10,14 +10,13 @@ artifact of the same kind and nothing else (:func:`robofail.folders.check_replac
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from robofail.errors import OutputPathError
 from robofail.folders import check_writable, read_json_object
-from robofail.parallel import MAX_SEED, max_local_workers
+from robofail.parallel import MAX_SEED, max_local_workers, usable_cpus
 
 #: Suffixes of an episode file.
 H5_SUFFIXES = (".h5", ".hdf5")
@@ -75,12 +74,12 @@ def alpha(text: str) -> float:
 
 
 def threads(text: str) -> int:
-    """0 (the library's default) up to this machine's CPU count."""
+    """0 (the library's default) up to the CPUs this process may use."""
     value = _number(text, int)
-    cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     if not 0 <= value <= cpus:
         raise argparse.ArgumentTypeError(
-            f"must be in 0..{cpus} (0: default; this machine has {cpus} CPUs), got {value}"
+            f"must be in 0..{cpus} (0: default; this process may use {cpus} CPUs), got {value}"
         )
     return value
 

@@ -44,11 +44,19 @@ def episode_seed(seed: int, index: int, stream: int = 0) -> int:
     return int(np.random.SeedSequence([seed, index, stream]).generate_state(1)[0])
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity set where the OS has one (a container or
+    ``taskset`` limits it below the machine's count), else the machine's CPU count."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
 def max_local_workers() -> int:
-    """Most worker processes robofail starts on this machine: twice its CPUs. Each worker holds
-    its own simulator and policy (hundreds of MB); beyond two per core, more workers only compete
-    for cores and memory (thousands exhaust the machine's memory)."""
-    return 2 * (os.cpu_count() or 1)
+    """Most worker processes robofail starts on this machine: twice the CPUs it may use. Each
+    worker holds its own simulator and policy (hundreds of MB); beyond two per core, more workers
+    only compete for cores and memory (thousands exhaust the machine's memory)."""
+    return 2 * usable_cpus()
 
 
 def check_backend(backend: str, workers: int, address: str | None = None) -> None:

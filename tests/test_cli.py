@@ -157,3 +157,19 @@ def test_corrupt_hdf5_names_the_file(tmp_path, demos_file):
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(np.random.default_rng(0).bytes(4096))
     assert_one_line_error(run_cli("inspect", str(garbage)), "garbage.h5")
+
+
+def test_worker_and_thread_limits_follow_the_cpus_this_process_may_use(monkeypatch):
+    import argparse
+    import os
+
+    from robofail import cli_args
+    from robofail.parallel import max_local_workers
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this OS")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # e.g. `taskset -c 0`
+    assert max_local_workers() == 2
+    assert cli_args.threads("1") == 1
+    with pytest.raises(argparse.ArgumentTypeError, match="may use 1 CPUs"):
+        cli_args.threads("2")
