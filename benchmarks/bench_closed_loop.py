@@ -78,6 +78,7 @@ from robofail.recovery.closed_loop import (
     plot_bars,
 )
 from robofail.recovery.data import EXPERTS, START_KINDS
+from robofail.recovery.supervisor import MAX_RECOVERY_STEPS
 
 RECOVERABLE = 0.5
 """Recoverability from which a family counts as recoverable."""
@@ -293,7 +294,10 @@ def main() -> None:
         "(default), or from any start (onset, halfway, first alarm)",
     )
     parser.add_argument(
-        "--max-recovery-steps", type=int, default=100, help="steps recovery may act per alarm (100)"
+        "--max-recovery-steps",
+        type=int,
+        default=MAX_RECOVERY_STEPS,
+        help=f"steps recovery may act per alarm ({MAX_RECOVERY_STEPS})",
     )
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=500)

@@ -174,7 +174,6 @@ def run_supervised(env: Any, supervisor: Any, *, reset_seed: int) -> tuple[bool,
 
 def _episode(settings: ClosedLoopSettings, index: int) -> dict[str, Any]:
     """Pool entry point: the three arms on episode ``index``."""
-
     parts = _components(settings)
     env, policy, monitor, spec = parts["env"], parts["policy"], parts["monitor"], parts["spec"]
     hz = float(env.control_hz)

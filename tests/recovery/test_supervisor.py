@@ -12,7 +12,7 @@ from robofail.monitor.calibrate import CalibrationSettings, calibrate
 from robofail.monitor.episodes import load_episodes
 from robofail.recovery import RecoveryPolicy
 from robofail.recovery.model import RecoveryConfig, chunk_targets, export_onnx, train_recovery
-from robofail.recovery.supervisor import Supervisor
+from robofail.recovery.supervisor import CALM_INFERENCES, MAX_RECOVERY_STEPS, Supervisor
 from tests.monitor.reach_data import ReachChunkPolicy, UnreachableGoal, make_env, record
 from tests.policy.point_env import expert_action
 
@@ -146,7 +146,7 @@ class TransientFault(UnreachableGoal):
         self.steps = steps
 
     def reset(self, **kwargs):
-        self.true_goal, self.count = None, 0
+        self.count = 0
         _, info = self.env.reset(**kwargs)
         self.true_goal = self.env.unwrapped.goal.copy()
         self.env.unwrapped.goal = self.goal.copy()
@@ -182,7 +182,6 @@ def test_recovery_hands_back_only_after_calm_inferences_quiet_verdicts(parts, ca
 
 def test_the_command_line_defaults_are_the_supervisors():
     from robofail.cli import build_parser
-    from robofail.recovery.supervisor import CALM_INFERENCES, MAX_RECOVERY_STEPS
 
     args = build_parser().parse_args(
         ["closed-loop", "--task", "t", "--policy", "p", "--monitor", "m", "--recovery", "r",
