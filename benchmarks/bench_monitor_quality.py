@@ -2,26 +2,36 @@
 
 Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--policies``):
 
-- ``calib.h5`` and ``calib_extra.h5``: 320 + 300 nominal rollouts (seeds 100 and 101); their
-  successes are split into fit / threshold / validation parts by ``robofail calibrate``;
+- ``calib.h5``, ``calib_extra.h5`` and ``calib_more.h5``: 320 + 300 + 600 nominal rollouts
+  (seeds 100, 101 and 103); their successes are split into fit / threshold / validation parts
+  by ``robofail calibrate``. ``calib_more.h5`` was added in session 14 (before: ~560
+  successes per task), developed on ``fresh`` only: it doubles the threshold and validation
+  splits, so the calibration draw behind a false-alarm rate above alpha spreads less and
+  validation can judge lower shares of alpha;
 - ``val_failures``, ``val_failures_extra`` and ``val_failures_304``: episodes of the
   ``policy_failures`` spec (seed 301: 120 for pick_place, 80 for the contact tasks; seed 303:
   120 each; seed 304: 240 each), the failures of which choose windows, threshold style and
   weights (validation only);
-- the test set, used for nothing else (``--test-set``): ``fourth`` (the default),
-  ``test_nominal_230.h5``, 220 nominal rollouts (seed 230), and ``test_failures_332``, episodes
-  of the ``policy_failures`` spec (seed 332; 300 for pick_place, 200 for push and peg_insert);
-  ``fifth`` (240 / 342: 240 nominal rollouts, so that push too has >= 200 successes), ``third``
-  (220 / 322), ``fresh`` (210 / 312) and ``first`` (200 / 302), the same sizes otherwise.
+- the test set, used for nothing else (``--test-set``): ``sixth`` (the default),
+  ``test_nominal_250.h5``, 240 nominal rollouts (seed 250, so that push too has >= 200
+  successes), and ``test_failures_352``, episodes of the ``policy_failures`` spec (seed 352;
+  300 for pick_place, 200 for push and peg_insert); ``fifth`` (240 / 342), ``fourth``
+  (220 / 332), ``third`` (220 / 322), ``fresh`` (210 / 312) and ``first`` (200 / 302), the same
+  sizes otherwise.
   Earlier sessions chose the selection procedure looking at ``first``, and compared variants of
   it on ``fresh``, so their figures are development figures. ``third`` was read once, with the
   method that chose on whole-episode TPR; the method now chooses on TPR before the length cap
   and tries only the alpha shares validation can judge (developed on ``fresh`` and ``first``),
   and ``fourth`` was recorded before and read once, with it. ``fifth`` was added after that,
   with the method unchanged, for the >= 200 nominal successes the false-alarm check asks for.
+  ``sixth`` was recorded in session 13 and first read in session 14, with ``calib_more.h5``
+  added to the calibration data (the only change); the other sets' figures are re-computed
+  with it.
 
 Missing datasets are recorded with the ``robofail`` command. The monitor is calibrated at each
-``--alphas`` and evaluated on the test nominal successes plus the test failures (perturbed runs
+``--alphas`` (once: a calibration is reused while its inputs, settings and the monitor's source
+are unchanged, so every test set is judged by the same monitor) and evaluated on the test
+nominal successes plus the test failures (perturbed runs
 that still succeeded are left out, so negatives are exactly the nominal population the conformal
 bound is about). Prints the tables and writes ``benchmarks/results/monitor_quality.json``.
 
@@ -35,6 +45,7 @@ resampled separately, the same draw for both methods), so a gap can be told from
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import platform
@@ -45,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robofail.monitor.artifact import CALIBRATION_FILE
 from robofail.monitor.calibrate import CalibrationSettings, calibrate
 from robofail.monitor.episodes import load_episodes
 from robofail.monitor.evaluate import evaluate, format_table
@@ -57,9 +69,10 @@ TEST_SETS = {
     "third": ("test_nominal_220.h5", "220", "test_failures_322", "322"),
     "fourth": ("test_nominal_230.h5", "230", "test_failures_332", "332"),
     "fifth": ("test_nominal_240.h5", "240", "test_failures_342", "342"),
+    "sixth": ("test_nominal_250.h5", "250", "test_failures_352", "352"),
 }
 """Test set name -> (nominal dataset, its seed, failure dataset, its seed)."""
-NOMINAL_EPISODES = {"fifth": 240}
+NOMINAL_EPISODES = {"fifth": 240, "sixth": 240}
 """Nominal test rollouts where not 220: enough for >= 200 successes on every task (push's
 policy succeeds in ~88 % of nominal episodes, so 220 gave it 193-206)."""
 
@@ -73,6 +86,7 @@ def datasets(task: str, test_set: str) -> dict[str, list[str]]:
     return {
         "calib.h5": ["rollout", "-n", "320", "--seed", "100"],
         "calib_extra.h5": ["rollout", "-n", "300", "--seed", "101"],
+        "calib_more.h5": ["rollout", "-n", "600", "--seed", "103"],
         "val_failures": [*failures, "-n", str(n_val), "--seed", "301"],
         "val_failures_extra": [*failures, "-n", "120", "--seed", "303"],
         "val_failures_304": [*failures, "-n", "240", "--seed", "304"],
@@ -92,6 +106,63 @@ def ensure_data(task: str, folder: Path, policy: Path, workers: int, test_set: s
             "--policy", str(policy), *args[1:], "--workers", str(workers), "--out", str(path),
         ]  # fmt: skip
         subprocess.run(command, check=True)
+
+
+CALIBRATION_ROLLOUTS = ("calib.h5", "calib_extra.h5", "calib_more.h5")
+
+
+def bench_record(out: Path) -> Path:
+    """``calib_alpha<a>.bench.json`` beside the artifact folder ``out`` (an artifact folder holds
+    only its own files): what it was calibrated from (:func:`calibration_inputs`) and how long
+    that took."""
+    return out.with_name(out.name + ".bench.json")
+
+
+def _file_sizes(path: Path) -> list[list]:
+    """[relative name, size in bytes] of ``path`` (a file) or of every file under it."""
+    if path.is_file():
+        return [[path.name, path.stat().st_size]]
+    return [[str(f.relative_to(path)), f.stat().st_size] for f in sorted(path.rglob("*"))]
+
+
+def calibration_inputs(
+    folder: Path, validation: tuple[str, ...], settings: CalibrationSettings, fingerprint: str
+) -> dict:
+    """What a calibration depends on: the datasets (names and sizes), the settings, the
+    policy's fingerprint and the source of the monitor package and the ONNX graph builder it
+    exports with (so a method change recalibrates)."""
+    import robofail.monitor as monitor_package
+    import robofail.onnx_graph as onnx_graph
+
+    source = hashlib.sha256()
+    files = [*sorted(Path(monitor_package.__file__).parent.glob("*.py")), Path(onnx_graph.__file__)]
+    for path in files:
+        source.update(path.read_bytes())
+    return {
+        "rollouts": [_file_sizes(folder / name) for name in CALIBRATION_ROLLOUTS],
+        "validation": [_file_sizes(folder / name) for name in validation],
+        "settings": repr(settings),
+        "policy_fingerprint": fingerprint,
+        "monitor_source_sha256": source.hexdigest(),
+    }
+
+
+def reused_calibration(out: Path, inputs: dict) -> tuple[dict | None, float | None]:
+    """(calibration.json, seconds it took) of the artifact in ``out`` when it was calibrated
+    from exactly ``inputs`` and has not been replaced since; (None, None) when it must be
+    calibrated (again)."""
+    try:
+        record = json.loads(bench_record(out).read_text())
+        written = (out / CALIBRATION_FILE).read_bytes()
+    except (OSError, ValueError):
+        return None, None
+    if (
+        record.get("inputs") != inputs
+        or record.get("sha256") != hashlib.sha256(written).hexdigest()
+    ):
+        return None, None
+    print(f"reusing {out} (calibrated from the same inputs)")
+    return json.loads(written), record["seconds"]
 
 
 BOOTSTRAP_DRAWS = 2000
@@ -126,7 +197,7 @@ def run_task(
     test_set: str,
     validation: tuple[str, ...] = VALIDATION_FAILURES,
 ) -> dict:
-    rollouts, extra = load_episodes([str(folder / "calib.h5"), str(folder / "calib_extra.h5")])
+    rollouts, extra = load_episodes([str(folder / name) for name in CALIBRATION_ROLLOUTS])
     val_failures, _ = load_episodes([f"{folder / name}:failure" for name in validation])
     nominal_name, _, failures_name, _ = TEST_SETS[test_set]
     test, _ = load_episodes([str(folder / nominal_name), f"{folder / failures_name}:failure"])
@@ -134,18 +205,29 @@ def run_task(
     rows = {}
     for alpha in alphas:
         out = folder / f"calib_alpha{alpha}"
-        start = time.perf_counter()
-        calibration = calibrate(
-            rollouts,
-            out,
-            position_dims=policy_config["config"]["position_dims"],
-            policy_fingerprint=policy_config["fingerprint"],
-            validation_failures=val_failures,
-            settings=CalibrationSettings(alpha=alpha, seed=seed),
-            task=task,
-            overwrite=True,
-        )
-        seconds = time.perf_counter() - start
+        settings = CalibrationSettings(alpha=alpha, seed=seed)
+        inputs = calibration_inputs(folder, validation, settings, policy_config["fingerprint"])
+        calibration, seconds = reused_calibration(out, inputs)
+        if calibration is None:
+            start = time.perf_counter()
+            calibration = calibrate(
+                rollouts,
+                out,
+                position_dims=policy_config["config"]["position_dims"],
+                policy_fingerprint=policy_config["fingerprint"],
+                validation_failures=val_failures,
+                settings=settings,
+                task=task,
+                overwrite=True,
+            )
+            seconds = time.perf_counter() - start
+            written = (out / CALIBRATION_FILE).read_bytes()
+            record = {
+                "inputs": inputs,
+                "seconds": seconds,
+                "sha256": hashlib.sha256(written).hexdigest(),
+            }
+            bench_record(out).write_text(json.dumps(record, indent=1))
         evaluation = evaluate(out, test, policy_fingerprint=policy_config["fingerprint"])
         result = evaluation.result
         ours = evaluation.outcomes["robofail"]
@@ -187,7 +269,7 @@ def main() -> None:
     parser.add_argument("--alphas", nargs="+", type=float, default=[0.05, 0.1])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--test-set", choices=list(TEST_SETS), default="fourth")
+    parser.add_argument("--test-set", choices=list(TEST_SETS), default="sixth")
     parser.add_argument(
         "--validation-failures",
         nargs="+",
