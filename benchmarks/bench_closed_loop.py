@@ -55,7 +55,10 @@ monitor calibrated at alpha 0.1 (``--monitors``/<task>/calib_alpha0.1, from
    :data:`robofail.recovery.supervisor.CALM_INFERENCES`; 24 steps and 2 calm verdicts, the
    earlier defaults, handed a persistently faulted robot back to the base policy too soon).
 
-Steps whose outputs exist under ``--out``/<task> are skipped. Prints the tables, writes
+Steps whose outputs exist under ``--out``/<task> are skipped, except that the outputs that
+depend on the monitor (the recovery data, whose starts include its first alarms, and the
+policies trained on it) are made again when the monitor's ``calibration.json`` is not the one
+they were made with (``monitor.sha256`` in that folder records it). Prints the tables, writes
 ``benchmarks/results/closed_loop.json`` and one bar chart per task next to it.
 
     python benchmarks/bench_closed_loop.py [--tasks pick_place push peg_insert] [-n 200]
@@ -64,13 +67,16 @@ Steps whose outputs exist under ``--out``/<task> are skipped. Prints the tables,
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from robofail.data import open_dataset
+from robofail.monitor.artifact import CALIBRATION_FILE
 from robofail.recovery.closed_loop import (
     ClosedLoopSettings,
     closed_loop,
@@ -86,8 +92,34 @@ EXTRA_SEED = 303
 """Run seed of the ``--extra-failures`` (302: test_failures, 600: validation, 500: evaluation)."""
 
 
+MONITOR_RECORD = "monitor.sha256"
+"""In ``--out``/<task>: sha256 of the monitor's ``calibration.json`` the recovery data and
+policies there were made with."""
+
+
 def robofail(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "robofail.cli", *args], check=True)
+
+
+def monitor_dependent(out: Path) -> list[Path]:
+    """The outputs in ``out`` made with the monitor: recovery data (DAgger rounds included) and
+    the recovery policies trained on it (not the generated failures, which the monitor only
+    watched)."""
+    files = [*out.glob("recovery*.h5"), *out.glob("dagger*.h5"), *out.glob("recovery*.onnx")]
+    return sorted({*files, *(path for path in out.glob("recovery*") if path.is_dir())})
+
+
+def drop_if_monitor_changed(out: Path, monitor: Path) -> None:
+    """Remove ``out``'s monitor-dependent outputs when ``monitor`` is not the one they were
+    made with (or that is unknown), then record the current one."""
+    current = hashlib.sha256((monitor / CALIBRATION_FILE).read_bytes()).hexdigest()
+    record = out / MONITOR_RECORD
+    recorded = record.read_text().strip() if record.exists() else None
+    stale = monitor_dependent(out) if recorded != current else []
+    for path in stale:
+        print(f"{path}: made with another monitor than {monitor}; making it again")
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    record.write_text(current + "\n")
 
 
 def recoverability(sources: list[tuple[Path, Path]]) -> dict[str, dict]:
@@ -150,6 +182,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     failures = Path(args.failures) / task / "test_failures"
     data = out / "recovery.h5"
     workers = str(args.workers)
+    drop_if_monitor_changed(out, monitor)
 
     def recovery_data(source: Path, target: Path, *more: str) -> None:
         """``robofail recovery-data`` from the failures ``source`` to ``target``, unless done."""

@@ -1,6 +1,8 @@
-"""``benchmarks/bench_monitor_quality.py`` calibrates once and judges every test set with that
+"""The benches reuse what they made only while its inputs are unchanged.
+``benchmarks/bench_monitor_quality.py`` calibrates once and judges every test set with that
 monitor: a calibration is reused only while its datasets, settings and policy are the ones it
-was made from and its artifact has not been replaced since. Runs no calibration."""
+was made from and its artifact has not been replaced since. ``benchmarks/bench_closed_loop.py``
+makes the recovery data and policies again when the monitor changed. Runs no benchmark."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from benchmarks.bench_closed_loop import MONITOR_RECORD, drop_if_monitor_changed
 from benchmarks.bench_monitor_quality import (
     CALIBRATION_ROLLOUTS,
     bench_record,
@@ -75,3 +78,29 @@ def test_a_replaced_or_unrecorded_artifact_is_calibrated_again(tmp_path: Path) -
     assert reused_calibration(out, inputs) == (None, None)
     bench_record(out).unlink()
     assert reused_calibration(out, inputs) == (None, None)
+
+
+def test_recovery_outputs_are_made_again_after_the_monitor_changed(tmp_path: Path) -> None:
+    monitor, out = tmp_path / "calib_alpha0.1", tmp_path / "push"
+    monitor.mkdir()
+    out.mkdir()
+    (monitor / CALIBRATION_FILE).write_text('{"alpha": 0.1}')
+    made = ["recovery.h5", "recovery_obs.h5", "dagger1.h5", "recovery.onnx"]
+    for name in made:
+        (out / name).write_bytes(b"x")
+    (out / "recovery").mkdir()
+    (out / "recovery" / "model.safetensors").write_bytes(b"x")
+    (out / "obs_failures").mkdir()  # generated failures: the monitor only watched them
+
+    drop_if_monitor_changed(out, monitor)  # no record: unknown monitor, made again
+    assert sorted(p.name for p in out.iterdir()) == [MONITOR_RECORD, "obs_failures"]
+
+    for name in made:
+        (out / name).write_bytes(b"x")
+    drop_if_monitor_changed(out, monitor)  # same monitor: kept
+    assert all((out / name).exists() for name in made)
+
+    (monitor / CALIBRATION_FILE).write_text('{"alpha": 0.1, "recalibrated": true}')
+    drop_if_monitor_changed(out, monitor)
+    assert not any((out / name).exists() for name in made)
+    assert (out / "obs_failures").is_dir()
