@@ -41,6 +41,13 @@ def assert_same_model(model, snapshot: dict[str, np.ndarray]) -> None:
     assert not changed, f"model fields not restored: {changed}"
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch) -> None:
+    """MuJoCo writes its compiler warnings (HalfCheetah's scene uses the deprecated
+    ``settotalmass``) to MUJOCO_LOG.TXT in the working directory: keep it out of the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 def gym_make(env_id: str) -> gym.Env:
     """``gym.make`` of one of gymnasium's own MuJoCo envs."""
     return gym.make(env_id)
