@@ -31,9 +31,9 @@ Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--
 Missing datasets are recorded with the ``robofail`` command. The monitor is calibrated at each
 ``--alphas`` (once: a calibration is reused while its inputs, settings and the monitor's source
 are unchanged, so every test set is judged by the same monitor) and evaluated on the test
-nominal successes plus the test failures (perturbed runs
-that still succeeded are left out, so negatives are exactly the nominal population the conformal
-bound is about). Prints the tables and writes ``benchmarks/results/monitor_quality.json``.
+nominal successes plus the test failures (perturbed runs that still succeeded are left out, so
+negatives are exactly the nominal population the conformal bound is about). Prints the tables
+and writes ``benchmarks/results/monitor_quality.json``.
 
 Next to each method's balanced accuracy the JSON gives its difference to ``robofail``'s with a
 95 % paired bootstrap interval (``ba_difference_to_robofail``: the test successes and failures
