@@ -21,7 +21,8 @@ def test_readme_has_its_examples():
 
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)))
-def test_readme_example(index, capsys):
+def test_readme_example(index, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo logs HalfCheetah's compiler warning to MUJOCO_LOG.TXT
     example = EXAMPLES[index]
     code = compile(example, f"README.md, python example {index}", "exec")
     if any(marker in example for marker in SELF_CONTAINED):
