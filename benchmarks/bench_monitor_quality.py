@@ -15,9 +15,9 @@ Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--
 - the test set, used for nothing else (``--test-set``): ``sixth`` (the default),
   ``test_nominal_250.h5``, 240 nominal rollouts (seed 250, so that push too has >= 200
   successes), and ``test_failures_352``, episodes of the ``policy_failures`` spec (seed 352;
-  300 for pick_place, 200 for push and peg_insert); ``fifth`` (240 / 342), ``fourth``
-  (220 / 332), ``third`` (220 / 322), ``fresh`` (210 / 312) and ``first`` (200 / 302), the same
-  sizes otherwise.
+  300 for pick_place, 200 for push and peg_insert); ``seventh`` (240 / 362), ``fifth``
+  (240 / 342), ``fourth`` (220 / 332), ``third`` (220 / 322), ``fresh`` (210 / 312) and
+  ``first`` (200 / 302), the same sizes otherwise.
   Earlier sessions chose the selection procedure looking at ``first``, and compared variants of
   it on ``fresh``, so their figures are development figures. ``third`` was read once, with the
   method that chose on whole-episode TPR; the method now chooses on TPR before the length cap
@@ -26,7 +26,8 @@ Per task, with the reference policy trained by ``bench_policy_quality.py`` (``--
   with the method unchanged, for the >= 200 nominal successes the false-alarm check asks for.
   ``sixth`` was recorded in session 13 and first read in session 14, with ``calib_more.h5``
   added to the calibration data (the only change); the other sets' figures are re-computed
-  with it.
+  with it. ``seventh`` was recorded in session 14 after that change and read once, with the
+  method unchanged.
 
 Missing datasets are recorded with the ``robofail`` command. The monitor is calibrated at each
 ``--alphas`` (once: a calibration is reused while its inputs, settings and the monitor's source
@@ -70,9 +71,10 @@ TEST_SETS = {
     "fourth": ("test_nominal_230.h5", "230", "test_failures_332", "332"),
     "fifth": ("test_nominal_240.h5", "240", "test_failures_342", "342"),
     "sixth": ("test_nominal_250.h5", "250", "test_failures_352", "352"),
+    "seventh": ("test_nominal_260.h5", "260", "test_failures_362", "362"),
 }
 """Test set name -> (nominal dataset, its seed, failure dataset, its seed)."""
-NOMINAL_EPISODES = {"fifth": 240, "sixth": 240}
+NOMINAL_EPISODES = {"fifth": 240, "sixth": 240, "seventh": 240}
 """Nominal test rollouts where not 220: enough for >= 200 successes on every task (push's
 policy succeeds in ~88 % of nominal episodes, so 220 gave it 193-206)."""
 

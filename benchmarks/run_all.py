@@ -799,6 +799,7 @@ BENCHMARKS = (
         "monitor_quality", "Monitor quality", "bench_monitor_quality.py", "monitor_quality.json",
         25, render_monitor_quality, long=True,
     ),
+    monitor_quality_set("seventh", "the seventh test set"),
     monitor_quality_set("fourth", "the fourth test set"),
     monitor_quality_set("fifth", "the fifth test set"),
     monitor_quality_set("third", "the third test set"),
