@@ -17,9 +17,9 @@ generate             bench_generate.py            ~2 min
 failure_table        bench_failure_table.py       ~3 min
 camera_faults        bench_failure_table.py ...   ~4 min (camera images)
 policy_quality       bench_policy_quality.py      ~15 min: demos + training, 3 tasks (long)
-monitor_quality      bench_monitor_quality.py     ~25 min: ~20 recording its datasets (long)
+monitor_quality      bench_monitor_quality.py     ~40 min: ~30 recording its datasets (long)
 closed_loop          bench_closed_loop.py         ~60 min: failures, recovery data, training (long)
-closed_loop_sensing  bench_closed_loop.py ...     ~25 min: same recovery, sensing faults (long)
+closed_loop_sensing  bench_closed_loop.py ...     ~10 min: same recovery, sensing faults (long)
 soak                 soak.py                      set by soak.py (long)
 determinism          determinism.py               ~12 min: two quickstart runs (long)
 ===================  ===========================  ================================================
@@ -761,7 +761,7 @@ def monitor_quality_set(name: str, title: str) -> Benchmark:
     json_name = f"monitor_quality_{name}.json"
     return Benchmark(
         f"monitor_quality_{name}", f"Monitor quality: {title}", "bench_monitor_quality.py",
-        json_name, 15, render_monitor_quality, long=True,
+        json_name, 1, render_monitor_quality, long=True,
         args=("--test-set", name, "--json", f"benchmarks/results/{json_name}"),
     )  # fmt: skip
 
@@ -797,7 +797,7 @@ BENCHMARKS = (
     ),
     Benchmark(
         "monitor_quality", "Monitor quality", "bench_monitor_quality.py", "monitor_quality.json",
-        25, render_monitor_quality, long=True,
+        40, render_monitor_quality, long=True,
     ),
     monitor_quality_set("seventh", "the seventh test set"),
     monitor_quality_set("fourth", "the fourth test set"),
@@ -810,7 +810,7 @@ BENCHMARKS = (
     ),
     Benchmark(
         "closed_loop_sensing", "Closed loop: sensing faults", "bench_closed_loop.py",
-        "closed_loop_sensing.json", 25, render_closed_loop, long=True, args=SENSING_ARGS,
+        "closed_loop_sensing.json", 10, render_closed_loop, long=True, args=SENSING_ARGS,
     ),
     Benchmark("soak", "Soak", "soak.py", "soak.json", None, render_soak, long=True),
     Benchmark(
