@@ -67,7 +67,6 @@ they were made with (``monitor.sha256`` in that folder records it). Prints the t
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import shutil
@@ -76,7 +75,7 @@ import sys
 from pathlib import Path
 
 from robofail.data import open_dataset
-from robofail.monitor.artifact import CALIBRATION_FILE
+from robofail.monitor.artifact import CALIBRATION_FILE, file_sha256
 from robofail.recovery.closed_loop import (
     ClosedLoopSettings,
     closed_loop,
@@ -112,7 +111,7 @@ def monitor_dependent(out: Path) -> list[Path]:
 def drop_if_monitor_changed(out: Path, monitor: Path) -> None:
     """Remove ``out``'s monitor-dependent outputs when ``monitor`` is not the one they were
     made with (or that is unknown), then record the current one."""
-    current = hashlib.sha256((monitor / CALIBRATION_FILE).read_bytes()).hexdigest()
+    current = file_sha256(monitor / CALIBRATION_FILE)
     record = out / MONITOR_RECORD
     recorded = record.read_text().strip() if record.exists() else None
     stale = monitor_dependent(out) if recorded != current else []

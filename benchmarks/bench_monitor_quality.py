@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robofail.monitor.artifact import CALIBRATION_FILE
+from robofail.monitor.artifact import CALIBRATION_FILE, file_sha256
 from robofail.monitor.calibrate import CalibrationSettings, calibrate
 from robofail.monitor.episodes import load_episodes
 from robofail.monitor.evaluate import evaluate, format_table
@@ -155,16 +155,15 @@ def reused_calibration(out: Path, inputs: dict) -> tuple[dict | None, float | No
     calibrated (again)."""
     try:
         record = json.loads(bench_record(out).read_text())
-        written = (out / CALIBRATION_FILE).read_bytes()
+        if record.get("inputs") != inputs or record.get("sha256") != file_sha256(
+            out / CALIBRATION_FILE
+        ):
+            return None, None
+        calibration = json.loads((out / CALIBRATION_FILE).read_text())
     except (OSError, ValueError):
         return None, None
-    if (
-        record.get("inputs") != inputs
-        or record.get("sha256") != hashlib.sha256(written).hexdigest()
-    ):
-        return None, None
     print(f"reusing {out} (calibrated from the same inputs)")
-    return json.loads(written), record["seconds"]
+    return calibration, record["seconds"]
 
 
 BOOTSTRAP_DRAWS = 2000
@@ -199,8 +198,6 @@ def run_task(
     test_set: str,
     validation: tuple[str, ...] = VALIDATION_FAILURES,
 ) -> dict:
-    rollouts, extra = load_episodes([str(folder / name) for name in CALIBRATION_ROLLOUTS])
-    val_failures, _ = load_episodes([f"{folder / name}:failure" for name in validation])
     nominal_name, _, failures_name, _ = TEST_SETS[test_set]
     test, _ = load_episodes([str(folder / nominal_name), f"{folder / failures_name}:failure"])
     policy_config = json.loads((policy / "config.json").read_text())
@@ -212,6 +209,8 @@ def run_task(
         calibration, seconds = reused_calibration(out, inputs)
         if calibration is None:
             start = time.perf_counter()
+            rollouts, _ = load_episodes([str(folder / name) for name in CALIBRATION_ROLLOUTS])
+            val_failures, _ = load_episodes([f"{folder / name}:failure" for name in validation])
             calibration = calibrate(
                 rollouts,
                 out,
@@ -223,11 +222,10 @@ def run_task(
                 overwrite=True,
             )
             seconds = time.perf_counter() - start
-            written = (out / CALIBRATION_FILE).read_bytes()
             record = {
                 "inputs": inputs,
                 "seconds": seconds,
-                "sha256": hashlib.sha256(written).hexdigest(),
+                "sha256": file_sha256(out / CALIBRATION_FILE),
             }
             bench_record(out).write_text(json.dumps(record, indent=1))
         evaluation = evaluate(out, test, policy_fingerprint=policy_config["fingerprint"])
@@ -256,9 +254,9 @@ def run_task(
             "ba_difference_to_robofail": differences,
         }
     return {
-        "policy_fingerprint": extra.get("policy_fingerprint"),
+        "policy_fingerprint": policy_config["fingerprint"],  # calibrate checks the rollouts'
         "test_set": {"name": test_set, "nominal": nominal_name, "failures": failures_name},
-        "n_validation_failures": len(val_failures),
+        "n_validation_failures": calibration["n_episodes"]["validation_failures"],
         "alphas": rows,
     }
 
